@@ -1,0 +1,88 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Durable is the durable store (SQL). Consumers should depend on the few
+// methods they use through an interface of their own.
+//
+// Update functions receive the current record and return the new one; the
+// backend applies the change atomically (no lost updates under concurrency)
+// and returns the updater's error unchanged (wrapped) if it fails. Updaters
+// may be called more than once and must not have side effects.
+type Durable interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
+	DeleteClient(ctx context.Context, id string) error
+
+	CreateConnector(ctx context.Context, c Connector) error
+	GetConnector(ctx context.Context, id string) (Connector, error)
+	ListConnectors(ctx context.Context) ([]Connector, error)
+	UpdateConnector(ctx context.Context, id string, fn func(Connector) (Connector, error)) error
+	DeleteConnector(ctx context.Context, id string) error
+
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) error
+	DeleteUser(ctx context.Context, id string) error
+
+	// GetKeys returns ErrNotFound before the first UpdateKeys.
+	GetKeys(ctx context.Context) (Keys, error)
+	// UpdateKeys is a compare-and-swap: fn sees the current record (Version
+	// 0 and nil Data when there is none) and returns the next one; the
+	// store writes it only if the record is still the one fn saw, setting
+	// Version to old.Version+1, and otherwise returns ErrConflict. It does
+	// not retry: a replica that loses the race reloads and uses the
+	// winner's keys.
+	UpdateKeys(ctx context.Context, fn func(Keys) (Keys, error)) (Keys, error)
+
+	// AppendEvent writes an audit event. Inside Tx it commits or rolls
+	// back with the change it describes. An empty ID is filled in.
+	AppendEvent(ctx context.Context, e Event) error
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+
+	// Tx runs fn in one transaction: every change fn makes through tx is
+	// committed together if fn returns nil and rolled back otherwise. Tx
+	// inside Tx joins the outer transaction.
+	Tx(ctx context.Context, fn func(ctx context.Context, tx Durable) error) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Ephemeral is the store for short-lived values with a TTL. Keys are
+// opaque strings; values are bytes (the caller encodes). A value past its
+// TTL is gone for every method. Every method works on one key, so a Redis
+// Cluster can hold them.
+type Ephemeral interface {
+	// Put stores value under key, replacing any value. ttl must be > 0.
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Create stores value only if key is absent; ErrConflict otherwise.
+	Create(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Get returns ErrNotFound for a missing or expired key.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Take atomically returns and deletes the value: of concurrent callers,
+	// exactly one gets it; the others get ErrNotFound.
+	Take(ctx context.Context, key string) ([]byte, error)
+	// CompareAndSwap replaces the value only if it is still old:
+	// ErrNotFound if the key is missing, ErrConflict if it holds another
+	// value. ttl 0 keeps the current expiry.
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) error
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Incr adds one to the counter at key and returns the new value. The
+	// counter is created at 1 with expiry ttl; later increments keep that
+	// expiry (a fixed window).
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// TTL returns the time left on key; ErrNotFound if missing or expired.
+	TTL(ctx context.Context, key string) (time.Duration, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
