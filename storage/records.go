@@ -104,3 +104,11 @@ type EventFilter struct {
 	UserID string
 	Limit  int
 }
+
+// Consent records the scopes a user granted a (third-party) client.
+type Consent struct {
+	UserID    string    `json:"user_id"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+}

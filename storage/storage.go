@@ -32,6 +32,13 @@ type Durable interface {
 	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) error
 	DeleteUser(ctx context.Context, id string) error
 
+	// GetConsent returns ErrNotFound when the user granted the client
+	// nothing. PutConsent creates or replaces it (ErrNotFound if the user
+	// or client does not exist); deleting the user or client deletes it.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	PutConsent(ctx context.Context, c Consent) error
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
 	// GetKeys returns ErrNotFound before the first UpdateKeys.
 	GetKeys(ctx context.Context) (Keys, error)
 	// UpdateKeys is a compare-and-swap: fn sees the current record (Version

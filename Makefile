@@ -1,0 +1,44 @@
+# Latchkey: the two set-up commands are `make run` and `make test`.
+GO        ?= go
+BIN       := bin/latchkey
+CONFIG    ?= deploy/examples/quickstart.yaml
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+# Packages whose tests exercise concurrency get the race detector.
+RACE_PKGS := ./storage/... ./broker/keys/...
+
+.PHONY: run build test test-go test-race vet fuzz bench clean
+
+## run: build and serve http://localhost:5556 from SQLite under ./data
+run: build
+	$(BIN) serve --config $(CONFIG)
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/latchkey
+
+## test: vet, every Go test (PostgreSQL/Redis/peers when configured), race on the concurrent parts
+test: vet test-go test-race
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-race:
+	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+## fuzz: run each fuzz target briefly (FUZZTIME per target)
+FUZZTIME ?= 15s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; done
+
+## bench: benchmarks (see docs/performance.md)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/latchkeyid/latchkey/broker/oauth2"
+	"github.com/latchkeyid/latchkey/session"
+	"github.com/latchkeyid/latchkey/storage"
+)
+
+// dispatch decides the next step of a login from the stored request and
+// the browser's session. Every step ends here; only dispatch issues a
+// code, once, deleting the request in the same operation.
+func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.Client, sessionCookie string) Result {
+	promptNone := slices.Contains(req.Prompt, oauth2.PromptNone)
+
+	if req.UserID == "" {
+		sess, err := b.sessions.Get(ctx, sessionCookie)
+		switch {
+		case err == nil && b.sessionSatisfies(req, sess):
+			req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = sess.UserID, sess.AuthTime, sess.AMR, sess.SID, sess.ConnectorID
+			req.SessionCookie = sessionCookie
+		case err != nil && !errors.Is(err, session.ErrNoSession):
+			return b.errorRedirect(req, oauth2.ErrServerError("", err))
+		case promptNone:
+			return b.errorRedirect(req, oauth2.ErrLoginRequired("the user is not signed in", nil))
+		default:
+			if err := b.saveRequest(ctx, req); err != nil {
+				return b.errorRedirect(req, oauth2.ErrServerError("", err))
+			}
+			return Result{Next: StepLogin, RequestID: req.ID}
+		}
+	}
+
+	user, err := b.store.GetUser(ctx, req.UserID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
+		return b.errorRedirect(req, oauth2.ErrAccessDenied("the account is not available", nil))
+	}
+	if err != nil {
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	}
+
+	if !req.ConsentGiven && !firstParty(client) {
+		need, err := b.needsConsent(ctx, req)
+		if err != nil {
+			return b.errorRedirect(req, oauth2.ErrServerError("", err))
+		}
+		if need {
+			if promptNone {
+				return b.errorRedirect(req, oauth2.ErrConsentRequired("the user has not granted these scopes", nil))
+			}
+			if err := b.saveRequest(ctx, req); err != nil {
+				return b.errorRedirect(req, oauth2.ErrServerError("", err))
+			}
+			return Result{Next: StepConsent, RequestID: req.ID}
+		}
+	}
+	return b.finish(ctx, req, client)
+}
+
+// sessionSatisfies: the session may sign this request in without asking
+// again (no prompt=login, max_age not exceeded, client's connectors).
+func (b *Broker) sessionSatisfies(req *AuthRequest, s session.Session) bool {
+	if slices.Contains(req.Prompt, oauth2.PromptLogin) {
+		return false
+	}
+	if req.MaxAge != nil && b.now().Sub(s.AuthTime) > time.Duration(*req.MaxAge)*time.Second {
+		return false
+	}
+	if req.ConnectorID != "" && req.ConnectorID != s.ConnectorID {
+		return false
+	}
+	return true
+}
+
+func (b *Broker) needsConsent(ctx context.Context, req *AuthRequest) (bool, error) {
+	if slices.Contains(req.Prompt, oauth2.PromptConsent) {
+		return true, nil
+	}
+	c, err := b.store.GetConsent(ctx, req.UserID, req.ClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load consent: %w", err)
+	}
+	for _, s := range req.Scopes {
+		if !slices.Contains(c.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// codeRecord is what a code stands for, stored under the code's hash.
+type codeRecord struct {
+	ClientID            string          `json:"client_id"`
+	RedirectURI         string          `json:"redirect_uri"`
+	UserID              string          `json:"user_id"`
+	Scopes              []string        `json:"scopes"`
+	Nonce               string          `json:"nonce,omitempty"`
+	CodeChallenge       string          `json:"code_challenge,omitempty"`
+	CodeChallengeMethod string          `json:"code_challenge_method,omitempty"`
+	AuthTime            time.Time       `json:"auth_time"`
+	AMR                 []string        `json:"amr"`
+	SID                 string          `json:"sid"`
+	Claims              json.RawMessage `json:"claims,omitempty"`
+	IssuedAt            time.Time       `json:"issued_at"`
+}
+
+func codeKey(hash string) string     { return "code:" + hash }
+func redeemedKey(hash string) string { return "code-redeemed:" + hash }
+
+// finish issues the code and deletes the request: Take makes sure that of
+// two concurrent finishes only one issues a code.
+func (b *Broker) finish(ctx context.Context, req *AuthRequest, client storage.Client) Result {
+	if _, err := b.eph.Take(ctx, requestKey(req.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	} else if errors.Is(err, storage.ErrNotFound) && req.stored {
+		return pageErr(400, "Sign-in expired", errRequestExpired.Error()+". Go back to the application and start again.", err)
+	}
+	code, err := b.randomToken(32)
+	if err != nil {
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	}
+	rec := codeRecord{
+		ClientID: req.ClientID, RedirectURI: req.RedirectURI, UserID: req.UserID, Scopes: req.Scopes,
+		Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: req.CodeChallengeMethod,
+		AuthTime: req.AuthTime, AMR: req.AMR, SID: req.SID, Claims: req.Claims, IssuedAt: b.now(),
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	}
+	if err := b.eph.Create(ctx, codeKey(sha256Hex(code)), data, b.codeTTL); err != nil {
+		return b.errorRedirect(req, oauth2.ErrServerError("", fmt.Errorf("store code: %w", err)))
+	}
+	if req.SessionCookie != "" {
+		if err := b.sessions.AddClient(ctx, req.SessionCookie, client.ID); err != nil {
+			b.log.WarnContext(ctx, "record client in session", slog.Any("error", err))
+		}
+	}
+	params := map[string][]string{"code": {code}, "iss": {b.issuer}}
+	if req.State != "" {
+		params["state"] = []string{req.State}
+	}
+	return Result{Redirect: &Redirect{URI: req.RedirectURI, Mode: req.ResponseMode, Params: params}}
+}

@@ -1,0 +1,165 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"github.com/latchkeyid/latchkey/broker/oauth2"
+	"github.com/latchkeyid/latchkey/providers"
+	"github.com/latchkeyid/latchkey/storage"
+)
+
+// LoginView is what the login page shows for a request.
+type LoginView struct {
+	RequestID  string
+	CSRF       string
+	ClientName string
+	LoginHint  string
+}
+
+// ConsentView is what the consent page shows.
+type ConsentView struct {
+	RequestID  string
+	CSRF       string
+	ClientName string
+	Scopes     []string
+}
+
+// requestPage loads a request for one of our pages, or the page error to
+// show instead.
+func (b *Broker) requestPage(ctx context.Context, id, binding string) (*AuthRequest, storage.Client, *PageError) {
+	req, err := b.loadRequest(ctx, id, binding)
+	switch {
+	case errors.Is(err, errRequestExpired):
+		return nil, storage.Client{}, &PageError{Status: 400, Title: "Sign-in expired", Message: err.Error() + ". Go back to the application and start again.", Err: err}
+	case errors.Is(err, errWrongBrowser):
+		return nil, storage.Client{}, &PageError{Status: 400, Title: "Sign-in not recognised", Message: err.Error() + ". Go back to the application and start again in this browser.", Err: err}
+	case err != nil:
+		return nil, storage.Client{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
+	}
+	client, err := b.store.GetClient(ctx, req.ClientID)
+	if err != nil || client.Disabled {
+		return nil, storage.Client{}, &PageError{Status: 400, Title: "Unknown application", Message: "The application that sent you here is no longer registered.", Err: err}
+	}
+	return req, client, nil
+}
+
+func clientName(c storage.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// LoginPage returns what the password form shows.
+func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, *PageError) {
+	req, client, perr := b.requestPage(ctx, id, binding)
+	if perr != nil {
+		return LoginView{}, perr
+	}
+	return LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: req.LoginHint}, nil
+}
+
+// ErrBadCredentials is the one message for a failed password login.
+var ErrBadCredentials = errors.New("incorrect username or password")
+
+// ErrBusy: too many password checks at once; try again shortly.
+var ErrBusy = errors.New("the server is busy; try again in a moment")
+
+// PasswordLogin checks a username and password for request id and, on
+// success, starts a session and continues the login. A failure returns
+// ErrBadCredentials or ErrBusy with the login view to render again, or a
+// page error.
+func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, username, password string, meta RequestMeta) (Result, LoginView, error) {
+	req, client, perr := b.requestPage(ctx, id, binding)
+	if perr != nil {
+		return Result{Page: perr}, LoginView{}, nil
+	}
+	if !checkCSRF(binding, id, csrf) {
+		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), LoginView{}, nil
+	}
+	view := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: username}
+	if b.password == nil || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, LocalConnectorID)) {
+		return pageErr(400, "Not available", "Password sign-in is not available for this application.", nil), LoginView{}, nil
+	}
+	ident, err := b.password.Login(ctx, username, password)
+	switch {
+	case errors.Is(err, providers.ErrInvalidCredentials):
+		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: LocalConnectorID,
+			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"username": truncate(username, 64)}})
+		return Result{}, view, ErrBadCredentials
+	case errors.Is(err, providers.ErrBusy):
+		return Result{}, view, ErrBusy
+	case err != nil:
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
+	}
+	cookie, sess, err := b.sessions.Create(ctx, ident.Subject, LocalConnectorID, ident.AMR)
+	if err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
+	}
+	b.audit(ctx, storage.Event{Type: "user.login.succeeded", Actor: "user:" + ident.Subject, UserID: ident.Subject,
+		ClientID: client.ID, ConnectorID: LocalConnectorID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
+		Data: map[string]any{"sid": sess.SID, "amr": ident.AMR}})
+	req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = ident.Subject, sess.AuthTime, sess.AMR, sess.SID, LocalConnectorID
+	req.SessionCookie = cookie
+	res := b.dispatch(ctx, req, client, cookie)
+	res.SessionCookie = cookie
+	return res, LoginView{}, nil
+}
+
+// ConsentPage returns what the consent page shows.
+func (b *Broker) ConsentPage(ctx context.Context, id, binding string) (ConsentView, *PageError) {
+	req, client, perr := b.requestPage(ctx, id, binding)
+	if perr != nil {
+		return ConsentView{}, perr
+	}
+	if req.UserID == "" {
+		return ConsentView{}, &PageError{Status: 400, Title: "Sign in first", Message: "Sign in before granting access.", Err: errors.New("consent before login")}
+	}
+	return ConsentView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), Scopes: req.Scopes}, nil
+}
+
+// Consent records the user's answer on the consent page and continues.
+func (b *Broker) Consent(ctx context.Context, id, binding, csrf, sessionCookie string, approve bool, meta RequestMeta) Result {
+	req, client, perr := b.requestPage(ctx, id, binding)
+	if perr != nil {
+		return Result{Page: perr}
+	}
+	if !checkCSRF(binding, id, csrf) {
+		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch"))
+	}
+	if req.UserID == "" {
+		return pageErr(400, "Sign in first", "Sign in before granting access.", errors.New("consent before login"))
+	}
+	if !approve {
+		_, _ = b.eph.Take(ctx, requestKey(req.ID))
+		b.audit(ctx, storage.Event{Type: "consent.denied", Actor: "user:" + req.UserID, UserID: req.UserID, ClientID: client.ID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID})
+		return b.errorRedirect(req, oauth2.ErrAccessDenied("the user denied access", nil))
+	}
+	err := b.store.PutConsent(ctx, storage.Consent{UserID: req.UserID, ClientID: client.ID, Scopes: req.Scopes, GrantedAt: b.now()})
+	if err != nil {
+		b.log.ErrorContext(ctx, "store consent", slog.Any("error", err))
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	}
+	b.audit(ctx, storage.Event{Type: "consent.granted", Actor: "user:" + req.UserID, UserID: req.UserID, ClientID: client.ID,
+		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"scopes": req.Scopes}})
+	req.ConsentGiven = true
+	if req.SessionCookie == "" {
+		req.SessionCookie = sessionCookie
+	}
+	return b.dispatch(ctx, req, client, sessionCookie)
+}
+
+// RequestMeta is what the audit log records about the HTTP request.
+type RequestMeta struct {
+	IP, UserAgent, RequestID string
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,45 @@
+package token_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/latchkeyid/latchkey/broker/token"
+	"github.com/latchkeyid/latchkey/internal/clock"
+)
+
+// FuzzVerifyAccessToken: any input is either a valid token of ours or an
+// error wrapping ErrInvalidToken; nothing panics.
+func FuzzVerifyAccessToken(f *testing.F) {
+	clk := clock.NewFake(t0)
+	m := newSigner(f, clk)
+	iss := newIssuer(f, m, clk)
+	valid, _, _, err := iss.AccessToken(f.Context(), alice, token.Grant{ClientID: clientID, Scopes: []string{"openid"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	idt, err := iss.IDToken(f.Context(), alice, token.Grant{ClientID: clientID}, valid)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		valid, idt, "", ".", "..", "a.b.c", valid + "x",
+		b64(`{"alg":"none","typ":"at+jwt"}`) + "." + b64(`{"sub":"x"}`) + ".",
+		b64(`{"alg":"ES256","typ":"at+jwt","kid":null}`) + ".e30.",
+		b64(`{"alg":"ES256","typ":"at+jwt","crit":["exp"]}`) + ".e30.AAAA",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		c, err := iss.VerifyAccessToken(t.Context(), tok)
+		if err != nil {
+			if !errors.Is(err, token.ErrInvalidToken) {
+				t.Fatalf("error %v does not wrap ErrInvalidToken", err)
+			}
+			return
+		}
+		if c.Subject == "" || c.ClientID == "" || c.JTI == "" {
+			t.Fatalf("accepted token with empty claims: %+v", c)
+		}
+	})
+}

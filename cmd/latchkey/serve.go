@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/providers/local"
+	"github.com/latchkeyid/latchkey/storage/sqlstore"
+	"github.com/latchkeyid/latchkey/web"
+)
+
+func newServeCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "run the server (migrates the schema first, under a lock)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return c.serve(cmd.Context()) },
+	}
+}
+
+// sweepInterval is how often the SQL ephemeral store drops expired rows.
+const sweepInterval = time.Minute
+
+// serve runs until ctx is cancelled (SIGINT/SIGTERM), then stops accepting
+// connections and drains in-flight requests for up to
+// http.shutdownTimeout.
+func (c *cli) serve(ctx context.Context) error {
+	a, err := c.openApp(ctx, schemaMigrate, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	cfg := a.cfg
+
+	if err := syncConfig(ctx, a.db, cfg, a.clock.Now()); err != nil {
+		return err
+	}
+	km, err := a.keyManager(ctx)
+	if err != nil {
+		return err
+	}
+	md, err := broker.NewMetadata(cfg.Issuer, km.Algorithms())
+	if err != nil {
+		return err
+	}
+	md = md.WithCodeFlow()
+	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil))
+	if err != nil {
+		return err
+	}
+	jwksMaxAge := min(cfg.Keys.PrePublish/2, time.Hour)
+	handler, err := web.New(web.Options{
+		Metadata: md,
+		Keys:     km,
+		Broker:   brk,
+		Checks: []web.Check{
+			{Name: "durable", Ping: a.db.Ping},
+			{Name: "ephemeral", Ping: a.eph.Ping},
+		},
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes.Int64(),
+		JWKSMaxAge:   jwksMaxAge,
+		HTTPS:        strings.HasPrefix(cfg.Issuer, "https://"),
+		Logger:       a.log,
+		Clock:        a.clock,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("http.address: listen on %s: %w", cfg.HTTP.Address, err)
+	}
+
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	go km.Run(bg)
+	if cfg.Ephemeral.Redis == nil {
+		go sweep(bg, a.db.Ephemeral(), a.log)
+	}
+
+	served := make(chan error, 1)
+	go func() {
+		if cfg.HTTP.TLS.Enabled() {
+			served <- srv.ServeTLS(ln, cfg.HTTP.TLS.Cert, cfg.HTTP.TLS.Key)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if cfg.HTTP.TLS.Enabled() {
+		scheme = "https"
+	}
+	a.log.Info("latchkey serving", slog.String("version", version),
+		slog.String("address", scheme+"://"+ln.Addr().String()), slog.String("issuer", cfg.Issuer),
+		slog.String("storage", a.db.Dialect()), slog.Bool("redis", cfg.Ephemeral.Redis != nil))
+	if !strings.HasPrefix(cfg.Issuer, "https://") {
+		a.log.Warn("issuer is plain http: cookies cannot be Secure; use this for local development only")
+	}
+
+	select {
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", cfg.HTTP.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+func sweep(ctx context.Context, e *sqlstore.Ephemeral, log *slog.Logger) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := e.Sweep(ctx); err != nil {
+				log.WarnContext(ctx, "sweep expired ephemeral rows", slog.Any("error", err))
+			} else if n > 0 {
+				log.DebugContext(ctx, "swept expired ephemeral rows", slog.Int64("rows", n))
+			}
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/broker/oauth2"
+	"github.com/latchkeyid/latchkey/internal/logging"
+)
+
+// Cookie names. Over https they carry the __Host- prefix (Secure, Path=/,
+// no Domain); plain-http development drops prefix and Secure.
+const (
+	bindingCookie = "latchkey_auth"
+	sessionCookie = "latchkey_session"
+)
+
+func (s *Server) cookieName(base string) string {
+	if s.https {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (s *Server) readCookie(r *http.Request, base string) string {
+	c, err := r.Cookie(s.cookieName(base))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, base, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookieName(base), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.https, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func meta(r *http.Request) broker.RequestMeta {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return broker.RequestMeta{IP: ip, UserAgent: ua, RequestID: logging.RequestID(r.Context())}
+}
+
+// authorize serves GET and POST /authorize.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	var raw url.Values
+	var err error
+	if r.Method == http.MethodPost {
+		var perr *oauth2.Error
+		raw, perr = oauth2.ParseTokenForm(r, s.maxBody)
+		if perr != nil {
+			s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid request", Message: "The sign-in request could not be read.", Err: perr})
+			return
+		}
+	} else {
+		raw, err = url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			s.renderError(w, r, &broker.PageError{Status: 400, Title: "Invalid request", Message: "The sign-in request is malformed.", Err: err})
+			return
+		}
+	}
+	params, dup := oauth2.SingleValues(raw)
+	if dup != nil {
+		if len(raw["client_id"]) > 1 || len(raw["redirect_uri"]) > 1 {
+			s.renderError(w, r, &broker.PageError{Status: 400, Title: "Invalid request", Message: "The sign-in request repeats client_id or redirect_uri.", Err: dup})
+			return
+		}
+		params = firstValues(raw)
+	}
+	res := s.broker.Authorize(r.Context(), params, dup, s.readCookie(r, bindingCookie), s.readCookie(r, sessionCookie))
+	s.deliver(w, r, res)
+}
+
+func firstValues(v url.Values) map[string]string {
+	m := make(map[string]string, len(v))
+	for k, vs := range v {
+		if len(vs) > 0 {
+			m[k] = vs[0]
+		}
+	}
+	return m
+}
+
+// deliver turns a broker Result into the HTTP answer.
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request, res broker.Result) {
+	if res.Binding != "" {
+		s.setCookie(w, bindingCookie, res.Binding, int(s.broker.AuthRequestTTL().Seconds()))
+	}
+	if res.SessionCookie != "" {
+		s.setCookie(w, sessionCookie, res.SessionCookie, 0)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case res.Page != nil:
+		s.renderError(w, r, res.Page)
+	case res.Redirect != nil && res.Redirect.Mode == oauth2.ResponseModeFormPost:
+		s.renderFormPost(w, r, res.Redirect.URI, res.Redirect.Params)
+	case res.Redirect != nil:
+		http.Redirect(w, r, res.Redirect.URL(), http.StatusSeeOther)
+	case res.Next != "":
+		http.Redirect(w, r, "/"+string(res.Next)+"?req="+url.QueryEscape(res.RequestID), http.StatusSeeOther)
+	default:
+		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: errors.New("empty broker result")})
+	}
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	view, perr := s.broker.LoginPage(r.Context(), r.URL.Query().Get("req"), s.readCookie(r, bindingCookie))
+	if perr != nil {
+		s.renderError(w, r, perr)
+		return
+	}
+	s.render(w, r, http.StatusOK, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view})
+}
+
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
+	if perr != nil {
+		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+		return
+	}
+	res, view, err := s.broker.PasswordLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
+		form.Get("csrf"), form.Get("username"), form.Get("password"), meta(r))
+	switch {
+	case errors.Is(err, broker.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		s.render(w, r, http.StatusServiceUnavailable, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "The server is busy. Please try again in a moment."})
+	case errors.Is(err, broker.ErrBadCredentials):
+		s.render(w, r, http.StatusOK, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "Incorrect username or password."})
+	case err != nil:
+		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: err})
+	default:
+		s.deliver(w, r, res)
+	}
+}
+
+func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
+	view, perr := s.broker.ConsentPage(r.Context(), r.URL.Query().Get("req"), s.readCookie(r, bindingCookie))
+	if perr != nil {
+		s.renderError(w, r, perr)
+		return
+	}
+	s.render(w, r, http.StatusOK, s.pages.consent, pageCSP, map[string]any{"Title": "Allow access", "View": view, "Scopes": describeScopes(view.Scopes)})
+}
+
+func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
+	if perr != nil {
+		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+		return
+	}
+	approve := form.Get("action") == "approve"
+	res := s.broker.Consent(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
+		s.readCookie(r, sessionCookie), approve, meta(r))
+	s.deliver(w, r, res)
+}
+
+// writeOAuthError answers a JSON endpoint with an RFC 6749 §5.2 error.
+func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
+	if e.Cause != nil || e.Status >= 500 {
+		lvl := slog.LevelInfo
+		if e.Status >= 500 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(r.Context(), lvl, "oauth error", slog.String("path", r.URL.Path), slog.String("error", e.Code), slog.Any("cause", e.Cause))
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if status == http.StatusMethodNotAllowed {
+		h.Set("Allow", http.MethodPost)
+	}
+	if e.Code == oauth2.CodeInvalidClient {
+		h.Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	}
+	w.WriteHeader(status)
+	w.Write(e.JSON())
+}
+
+// token serves /token (any method: non-POST is 405 from the parser).
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
+	if perr != nil {
+		s.writeOAuthError(w, r, perr)
+		return
+	}
+	cc, cerr := clientCredentials(r, form)
+	if cerr != nil {
+		s.writeOAuthError(w, r, cerr)
+		return
+	}
+	resp, oerr := s.broker.Token(r.Context(), form, cc, meta(r))
+	if oerr != nil {
+		s.writeOAuthError(w, r, oerr)
+		return
+	}
+	h := w.Header()
+	h.Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+// clientCredentials reads HTTP Basic (decoding the form-urlencoded id and
+// secret, RFC 6749 §2.3.1) and the form's client_id / client_secret.
+func clientCredentials(r *http.Request, form url.Values) (broker.ClientCredentials, *oauth2.Error) {
+	cc := broker.ClientCredentials{FormID: form.Get("client_id")}
+	if sec, ok := form["client_secret"]; ok {
+		cc.FormSecret, cc.FormSecretOK = sec[0], true
+	}
+	if r.Header.Get("Authorization") == "" {
+		return cc, nil
+	}
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		return cc, oauth2.ErrInvalidClient("malformed Authorization header", nil)
+	}
+	var err1, err2 error
+	cc.BasicID, err1 = url.QueryUnescape(id)
+	cc.BasicSecret, err2 = url.QueryUnescape(secret)
+	if err1 != nil || err2 != nil {
+		return cc, oauth2.ErrInvalidClient("malformed client credentials encoding", nil)
+	}
+	cc.Basic = true
+	return cc, nil
+}
+
+// userinfo serves GET and POST /userinfo (RFC 6750 bearer tokens).
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	bearer := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			s.bearerError(w, r, oauth2.ErrInvalidRequest("malformed Authorization header", nil))
+			return
+		}
+		bearer = strings.TrimSpace(tok)
+	} else if r.Method == http.MethodPost {
+		form, perr := oauth2.ParseTokenForm(r, s.maxBody)
+		if perr != nil {
+			s.bearerError(w, r, perr)
+			return
+		}
+		bearer = form.Get("access_token")
+	}
+	claims, oerr := s.broker.UserInfo(r.Context(), bearer)
+	if oerr != nil {
+		s.bearerError(w, r, oerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, claims, "no-store")
+}
+
+// bearerError answers per RFC 6750 §3 with WWW-Authenticate.
+func (s *Server) bearerError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	status := e.Status
+	if status == 0 {
+		status = http.StatusUnauthorized
+	}
+	if e.Code == "" {
+		h.Set("WWW-Authenticate", `Bearer realm="latchkey"`)
+		w.WriteHeader(status)
+		return
+	}
+	if e.Cause != nil {
+		s.log.InfoContext(r.Context(), "bearer token refused", slog.String("error", e.Code), slog.Any("cause", e.Cause))
+	}
+	h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="`+e.Code+`", error_description="`+strings.ReplaceAll(e.Description, `"`, "'")+`"`)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(e.JSON())
+}

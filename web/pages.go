@@ -1,0 +1,135 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+
+	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/internal/logging"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pageCSP is the policy of our HTML pages. form-action is left out on
+// purpose: Chrome applies it to the redirect after a form POST, which
+// would block the final redirect to the app (DESIGN-NOTES.md).
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+
+// formPostScript submits the form_post page; its hash is in the CSP.
+const formPostScript = `document.getElementById("f").submit();`
+
+var formPostCSP = "default-src 'none'; script-src 'sha256-" + scriptHash(formPostScript) + "'; frame-ancestors 'none'; base-uri 'none'"
+
+func scriptHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+type pages struct {
+	login, consent, errorPage, formPost *template.Template
+}
+
+func parsePages() (*pages, error) {
+	parse := func(name string) (*template.Template, error) {
+		return template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+	}
+	var p pages
+	var err error
+	if p.login, err = parse("login.html"); err != nil {
+		return nil, err
+	}
+	if p.consent, err = parse("consent.html"); err != nil {
+		return nil, err
+	}
+	if p.errorPage, err = parse("error.html"); err != nil {
+		return nil, err
+	}
+	if p.formPost, err = template.ParseFS(templateFS, "templates/form_post.html"); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// render executes t into a buffer first, so a template error becomes a
+// clean 500 rather than half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, csp string, data any) {
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", slog.Any("error", err))
+		writeServerError(w, logging.RequestID(r.Context()))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, pe *broker.PageError) {
+	if pe.Err != nil {
+		lvl := slog.LevelInfo
+		if pe.Status >= 500 {
+			lvl = slog.LevelError
+		}
+		s.log.Log(r.Context(), lvl, "error page", slog.Int("status", pe.Status), slog.String("title", pe.Title), slog.Any("cause", pe.Err))
+	}
+	s.render(w, r, pe.Status, s.pages.errorPage, pageCSP, map[string]any{
+		"Title": pe.Title, "Message": pe.Message, "RequestID": logging.RequestID(r.Context()),
+	})
+}
+
+type field struct{ Name, Value string }
+
+// renderFormPost delivers an authorization response with response_mode
+// form_post (OAuth 2.0 Form Post Response Mode).
+func (s *Server) renderFormPost(w http.ResponseWriter, r *http.Request, action string, params url.Values) {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var fields []field
+	for _, k := range keys {
+		for _, v := range params[k] {
+			fields = append(fields, field{k, v})
+		}
+	}
+	s.render(w, r, http.StatusOK, s.pages.formPost, formPostCSP, map[string]any{
+		"Action": action, "Fields": fields, "Script": template.JS(formPostScript),
+	})
+}
+
+// scopeDescriptions are what the consent page says for each scope.
+var scopeDescriptions = map[string]string{
+	"openid":         "Sign you in",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"groups":         "See the groups you belong to",
+	"offline_access": "Stay signed in when you are away (refresh tokens)",
+}
+
+func describeScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if d, ok := scopeDescriptions[sc]; ok {
+			out = append(out, d)
+		} else {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
