@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -179,4 +178,3 @@ func (f *fixture) addClient(c storage.Client, secret string) storage.Client {
 	return c
 }
 
-var _ = slog.LevelInfo

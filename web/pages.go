@@ -42,7 +42,11 @@ type pages struct {
 
 func parsePages() (*pages, error) {
 	parse := func(name string) (*template.Template, error) {
-		return template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		if err != nil {
+			return nil, err
+		}
+		return t.Lookup(name), nil
 	}
 	var p pages
 	var err error
