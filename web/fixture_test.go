@@ -177,4 +177,3 @@ func (f *fixture) addClient(c storage.Client, secret string) storage.Client {
 	}
 	return c
 }
-
