@@ -9,8 +9,12 @@ RACE_PKGS := ./storage/... ./broker/keys/...
 
 .PHONY: run build test test-go test-race vet fuzz bench clean
 
-## run: build and serve http://localhost:5556 from SQLite under ./data
+## run: serve Latchkey on http://localhost:5556 (SQLite under ./data) and the
+## demo app on http://localhost:5555; Ctrl-C stops both.
 run: build
+	@echo "Latchkey: http://localhost:5556   demo app: open http://localhost:5555"
+	@$(BIN) demo-app --config $(CONFIG) & demo=$$!; \
+	trap 'kill $$demo 2>/dev/null; wait $$demo 2>/dev/null' EXIT INT TERM; \
 	$(BIN) serve --config $(CONFIG)
 
 build:

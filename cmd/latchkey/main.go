@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,7 +25,7 @@ func main() {
 // run executes one command line and returns the exit status. Errors are
 // printed once, as "latchkey: <what failed>", to stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env func(string) (string, bool)) int {
-	root := newRoot(&cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env})
+	root := newRoot(&cli{stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now})
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -17,6 +18,8 @@ type cli struct {
 	env            func(string) (string, bool)
 	configPath     string
 	jsonOut        bool
+	// now is the clock for records the CLI creates.
+	now func() time.Time
 }
 
 func newRoot(c *cli) *cobra.Command {
@@ -38,6 +41,9 @@ func newRoot(c *cli) *cobra.Command {
 		newConfigCmd(c),
 		newKeysCmd(c),
 		newAuditCmd(c),
+		newUsersCmd(c),
+		newClientsCmd(c),
+		newDemoAppCmd(c),
 		newVersionCmd(c),
 	)
 	return root

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/providers/local"
+	"github.com/latchkeyid/latchkey/storage"
 	"github.com/latchkeyid/latchkey/storage/sqlstore"
 	"github.com/latchkeyid/latchkey/web"
 )
@@ -43,6 +44,11 @@ func (c *cli) serve(ctx context.Context) error {
 
 	if err := syncConfig(ctx, a.db, cfg, a.clock.Now()); err != nil {
 		return err
+	}
+	if cfg.Demo.CreateUser {
+		if err := c.createDemoUser(ctx, a); err != nil {
+			return err
+		}
 	}
 	km, err := a.keyManager(ctx)
 	if err != nil {
@@ -150,4 +156,32 @@ func sweep(ctx context.Context, e *sqlstore.Ephemeral, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// createDemoUser creates the user "demo" with a random password on the
+// first start with an empty user table (CONTRACTS.md "Demo") and prints
+// the password once, alone on stdout.
+func (c *cli) createDemoUser(ctx context.Context, a *app) error {
+	users, err := a.db.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("demo user: %w", err)
+	}
+	if len(users) > 0 {
+		return nil
+	}
+	password, err := generatePassword()
+	if err != nil {
+		return err
+	}
+	_, err = createUser(ctx, a.db, local.NewHasher(local.DefaultParams, 0, 0, nil),
+		storage.User{Username: "demo", Email: "demo@example.com", EmailVerified: true, Name: "Demo User", Groups: []string{"demo"}},
+		password, "system")
+	if err != nil {
+		// Another replica starting at the same moment created it.
+		a.log.WarnContext(ctx, "demo user not created", slog.Any("error", err))
+		return nil
+	}
+	a.log.InfoContext(ctx, "created the demo user: sign in as \"demo\" with the password printed on stdout (shown once)")
+	_, err = fmt.Fprintln(c.stdout, password)
+	return err
 }
