@@ -7,7 +7,9 @@ LDFLAGS   := -X main.version=$(VERSION)
 # Packages whose tests exercise concurrency get the race detector.
 RACE_PKGS := ./storage/... ./broker/keys/...
 
-.PHONY: run build test test-go test-race vet fuzz bench clean
+SHELL     := /bin/bash
+
+.PHONY: run build test test-go test-race test-conformance vet fuzz bench clean
 
 ## run: serve Latchkey on http://localhost:5556 (SQLite under ./data) and the
 ## demo app on http://localhost:5555; Ctrl-C stops both.
@@ -21,7 +23,7 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/latchkey
 
 ## test: vet, every Go test (PostgreSQL/Redis/peers when configured), race on the concurrent parts
-test: vet test-go test-race
+test: vet test-go test-race test-conformance
 
 vet:
 	$(GO) vet ./...
@@ -31,6 +33,11 @@ test-go:
 
 test-race:
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+## test-conformance: the storage suites once more, listing each backend they ran on
+test-conformance:
+	@set -o pipefail; $(GO) test -count=1 -v -run '^(TestDurable|TestEphemeral|TestEphemeralCluster)$$' ./storage/... \
+	  | grep -E '^(--- |    --- )(PASS|FAIL|SKIP): Test(Durable|Ephemeral|EphemeralCluster)(/[^/ ]+)? |^(ok|FAIL)'
 
 ## fuzz: run each fuzz target briefly (FUZZTIME per target)
 FUZZTIME ?= 15s
