@@ -9,10 +9,23 @@ need_cmd() { command -v "$1" >/dev/null 2>&1; }
 # Debian packages the tests use (redis-server/redis-cli for throwaway and
 # cluster instances).
 missing=()
-for c in redis-server:redis-server redis-cli:redis-tools; do
+for c in redis-server:redis-server redis-cli:redis-tools oathtool:oathtool; do
   need_cmd "${c%%:*}" || missing+=("${c##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== apt-get install ${missing[*]}" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# Node.js >= 20 and npm for the openid-client interop suite (test/interop;
+# its Go test runs `npm ci` with the cache under $LATCHKEY_TOOLS/npm-cache).
+# Debian bookworm's own nodejs is 18, too old for openid-client 6: where it
+# is all apt offers, install Node 20 from NodeSource instead.
+if ! need_cmd node || ! need_cmd npm; then
+  echo "== apt-get install nodejs npm" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  echo "node $(node --version) is too old: test/interop (openid-client 6) needs Node.js >= 20" >&2
+  exit 1
 fi
