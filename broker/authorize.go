@@ -49,20 +49,25 @@ type Redirect struct {
 	Params url.Values
 }
 
-// URL is the redirect URI with the parameters added to its query.
+// URL is the redirect URI with the parameters added to its query. The
+// registered URI's own query is kept byte for byte (RFC 6749 §3.1.2: it
+// MUST be retained); the parameters follow it.
 func (r *Redirect) URL() string {
-	u, err := url.Parse(r.URI)
-	if err != nil {
-		return r.URI
-	}
-	q := u.Query()
-	for k, vs := range r.Params {
-		for _, v := range vs {
-			q.Add(k, v)
+	uri, frag, hasFrag := strings.Cut(r.URI, "#")
+	if enc := r.Params.Encode(); enc != "" {
+		switch {
+		case !strings.Contains(uri, "?"):
+			uri += "?" + enc
+		case strings.HasSuffix(uri, "?") || strings.HasSuffix(uri, "&"):
+			uri += enc
+		default:
+			uri += "&" + enc
 		}
 	}
-	u.RawQuery = q.Encode()
-	return u.String()
+	if hasFrag {
+		uri += "#" + frag
+	}
+	return uri
 }
 
 // PageError is an error page. Status is the HTTP status; Message is safe

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/latchkeyid/latchkey/broker/token"
 	"github.com/latchkeyid/latchkey/internal/clock"
+	"github.com/latchkeyid/latchkey/internal/httpclient"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
@@ -22,6 +25,13 @@ type Store interface {
 	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
 	PutConsent(ctx context.Context, c storage.Consent) error
 	AppendEvent(ctx context.Context, e storage.Event) error
+
+	CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error
+	GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error)
+	RotateRefreshToken(ctx context.Context, hash string, at time.Time, successor storage.RefreshToken) error
+	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	// Tx lets a change and the audit event describing it commit together.
+	Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Durable) error) error
 }
 
 // Options configure a Broker.
@@ -37,6 +47,30 @@ type Options struct {
 	AuthRequestTTL time.Duration // default 10m
 	CodeTTL        time.Duration // default 60s
 	AccessTokenTTL time.Duration // how long a redeemed-code marker lives; default 1h
+
+	// RefreshKey derives the successor of a rotated refresh token
+	// (HMAC-SHA256), so that every replica answers concurrent refreshes of
+	// one token with the same successor. All replicas must share it (cmd
+	// derives it with DeriveRefreshKey from the first key-encryption key).
+	// At least 32 bytes; empty means a random key of this process, which
+	// is right for one replica only.
+	RefreshKey []byte
+	// RefreshGraceWindow is how long after a rotation the rotated token
+	// still answers with the same successor; 0 means no grace at all
+	// (CONTRACTS.md tokens.refreshGraceWindow).
+	RefreshGraceWindow time.Duration
+	// RefreshIdleTTL ends a refresh token not used for that long (from its
+	// issue); default 30 days. RefreshAbsoluteTTL ends a family that long
+	// after the code exchange that started it; default 90 days.
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+
+	// HTTPClient fetches client jwks_uri documents (private_key_jwt). It
+	// must be the hardened client of internal/httpclient; nil makes a
+	// default one.
+	HTTPClient *http.Client
+	// JWKSCacheTTL is how long a fetched client JWKS is used; default 5m.
+	JWKSCacheTTL time.Duration
 
 	Clock  clock.Clock
 	Rand   io.Reader
@@ -57,6 +91,9 @@ type Broker struct {
 	reqTTL   time.Duration
 	codeTTL  time.Duration
 	atTTL    time.Duration
+	refresh  refreshPolicy
+	http     *http.Client
+	jwks     *jwksCache
 	clock    clock.Clock
 	rand     io.Reader
 	log      *slog.Logger
@@ -93,6 +130,34 @@ func New(o Options) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
+	b.refresh = refreshPolicy{key: o.RefreshKey, grace: o.RefreshGraceWindow, idle: o.RefreshIdleTTL, absolute: o.RefreshAbsoluteTTL}
+	switch {
+	case len(b.refresh.key) == 0:
+		b.refresh.key = make([]byte, 32)
+		if _, err := io.ReadFull(b.rand, b.refresh.key); err != nil {
+			return nil, fmt.Errorf("broker: random refresh key: %w", err)
+		}
+	case len(b.refresh.key) < 32:
+		return nil, errors.New("broker: RefreshKey must be at least 32 bytes")
+	}
+	if b.refresh.grace < 0 || b.refresh.idle < 0 || b.refresh.absolute < 0 {
+		return nil, errors.New("broker: refresh token lifetimes must not be negative")
+	}
+	if b.refresh.idle == 0 {
+		b.refresh.idle = DefaultRefreshIdleTTL
+	}
+	if b.refresh.absolute == 0 {
+		b.refresh.absolute = DefaultRefreshAbsoluteTTL
+	}
+	b.http = o.HTTPClient
+	if b.http == nil {
+		b.http = httpclient.New(httpclient.Options{Logger: b.log})
+	}
+	ttl := o.JWKSCacheTTL
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	b.jwks = &jwksCache{ttl: ttl, entries: map[string]jwksEntry{}}
 	return b, nil
 }
 

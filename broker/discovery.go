@@ -12,24 +12,31 @@ import (
 // /.well-known/oauth-authorization-server (RFC 8414). Only what Latchkey
 // implements is listed; empty fields are omitted.
 type Metadata struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                              string   `json:"token_endpoint,omitempty"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
-	GrantTypesSupported                        []string `json:"grant_types_supported,omitempty"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
-	ClaimsSupported                            []string `json:"claims_supported,omitempty"`
-	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
-	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported,omitempty"`
-	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	Issuer                                             string   `json:"issuer"`
+	AuthorizationEndpoint                              string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                                      string   `json:"token_endpoint,omitempty"`
+	UserinfoEndpoint                                   string   `json:"userinfo_endpoint,omitempty"`
+	JWKSURI                                            string   `json:"jwks_uri"`
+	ScopesSupported                                    []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                             []string `json:"response_types_supported"`
+	ResponseModesSupported                             []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported                                []string `json:"grant_types_supported,omitempty"`
+	SubjectTypesSupported                              []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported                   []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported                  []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	TokenEndpointAuthSigningAlgValuesSupported         []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpoint                              string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpoint                                 string   `json:"revocation_endpoint,omitempty"`
+	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
+	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported,omitempty"`
+	ClaimsSupported                                    []string `json:"claims_supported,omitempty"`
+	AuthorizationResponseIssParameterSupported         bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported,omitempty"`
+	RequestParameterSupported                          bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
 }
 
 // Paths of the endpoints, relative to the issuer.
@@ -38,6 +45,8 @@ const (
 	PathAuthorize     = "/authorize"
 	PathToken         = "/token"
 	PathUserinfo      = "/userinfo"
+	PathIntrospect    = "/introspect"
+	PathRevoke        = "/revoke"
 	PathDiscoveryOIDC = "/.well-known/openid-configuration"
 	PathDiscoveryAS   = "/.well-known/oauth-authorization-server"
 )
@@ -68,9 +77,11 @@ func (m Metadata) JSON() ([]byte, error) {
 	return b, nil
 }
 
-// WithCodeFlow adds what the authorization code flow implements: the
-// endpoints, scopes, response modes, grant types, client authentication
-// methods, PKCE and claims.
+// WithCodeFlow adds what the token service implements: the
+// authorization code flow (endpoints, scopes, response modes, PKCE,
+// claims), the refresh_token and client_credentials grants, client
+// authentication (secrets, private_key_jwt, none for public clients), and
+// the introspection (RFC 7662) and revocation (RFC 7009) endpoints.
 func (m Metadata) WithCodeFlow() Metadata {
 	base := strings.TrimSuffix(m.Issuer, "/")
 	m.AuthorizationEndpoint = base + PathAuthorize
@@ -78,8 +89,17 @@ func (m Metadata) WithCodeFlow() Metadata {
 	m.UserinfoEndpoint = base + PathUserinfo
 	m.ScopesSupported = SupportedScopes
 	m.ResponseModesSupported = []string{"query", "form_post"}
-	m.GrantTypesSupported = []string{"authorization_code"}
-	m.TokenEndpointAuthMethodsSupported = []string{"client_secret_basic", "client_secret_post", "none"}
+	m.GrantTypesSupported = []string{"authorization_code", "refresh_token", GrantTypeClientCredentials}
+	m.TokenEndpointAuthMethodsSupported = []string{AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodNone}
+	m.TokenEndpointAuthSigningAlgValuesSupported = AssertionAlgs
+	// Introspection needs a confidential client; revocation also takes a
+	// public client's client_id (RFC 7009 §5).
+	m.IntrospectionEndpoint = base + PathIntrospect
+	m.IntrospectionEndpointAuthMethodsSupported = []string{AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT}
+	m.IntrospectionEndpointAuthSigningAlgValuesSupported = AssertionAlgs
+	m.RevocationEndpoint = base + PathRevoke
+	m.RevocationEndpointAuthMethodsSupported = []string{AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodNone}
+	m.RevocationEndpointAuthSigningAlgValuesSupported = AssertionAlgs
 	m.CodeChallengeMethodsSupported = []string{"S256"}
 	m.ClaimsSupported = []string{"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
 		"name", "preferred_username", "email", "email_verified", "groups"}

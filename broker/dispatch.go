@@ -70,7 +70,9 @@ func (b *Broker) sessionSatisfies(req *AuthRequest, s session.Session) bool {
 	if slices.Contains(req.Prompt, oauth2.PromptLogin) {
 		return false
 	}
-	if req.MaxAge != nil && b.now().Sub(s.AuthTime) > time.Duration(*req.MaxAge)*time.Second {
+	// max_age=0 is prompt=login (OIDC Core §3.1.2.1), also within the
+	// second of the last sign-in.
+	if req.MaxAge != nil && (*req.MaxAge == 0 || b.now().Sub(s.AuthTime) > time.Duration(*req.MaxAge)*time.Second) {
 		return false
 	}
 	if req.ConnectorID != "" && req.ConnectorID != s.ConnectorID {
@@ -123,7 +125,7 @@ func (b *Broker) finish(ctx context.Context, req *AuthRequest, client storage.Cl
 	if _, err := b.eph.Take(ctx, requestKey(req.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return b.errorRedirect(req, oauth2.ErrServerError("", err))
 	} else if errors.Is(err, storage.ErrNotFound) && req.stored {
-		return pageErr(400, "Sign-in expired", errRequestExpired.Error()+". Go back to the application and start again.", err)
+		return Result{Page: expiredPage(err)}
 	}
 	code, err := b.randomToken(32)
 	if err != nil {

@@ -33,9 +33,9 @@ func (b *Broker) requestPage(ctx context.Context, id, binding string) (*AuthRequ
 	req, err := b.loadRequest(ctx, id, binding)
 	switch {
 	case errors.Is(err, errRequestExpired):
-		return nil, storage.Client{}, &PageError{Status: 400, Title: "Sign-in expired", Message: err.Error() + ". Go back to the application and start again.", Err: err}
+		return nil, storage.Client{}, expiredPage(err)
 	case errors.Is(err, errWrongBrowser):
-		return nil, storage.Client{}, &PageError{Status: 400, Title: "Sign-in not recognised", Message: err.Error() + ". Go back to the application and start again in this browser.", Err: err}
+		return nil, storage.Client{}, &PageError{Status: 400, Title: "Sign-in not recognised", Message: "The sign-in request was started in another browser. Go back to the application and start again in this browser.", Err: err}
 	case err != nil:
 		return nil, storage.Client{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
@@ -44,6 +44,11 @@ func (b *Broker) requestPage(ctx context.Context, id, binding string) (*AuthRequ
 		return nil, storage.Client{}, &PageError{Status: 400, Title: "Unknown application", Message: "The application that sent you here is no longer registered.", Err: err}
 	}
 	return req, client, nil
+}
+
+// expiredPage is the page for a request that is gone.
+func expiredPage(err error) *PageError {
+	return &PageError{Status: 400, Title: "Sign-in expired", Message: "The sign-in request has expired or was already completed. Go back to the application and start again.", Err: err}
 }
 
 func clientName(c storage.Client) string {
@@ -69,10 +74,11 @@ var ErrBadCredentials = errors.New("incorrect username or password")
 var ErrBusy = errors.New("the server is busy; try again in a moment")
 
 // PasswordLogin checks a username and password for request id and, on
-// success, starts a session and continues the login. A failure returns
+// success, renews the browser's session (sessionCookie, "" if none: see
+// session.Store.Renew) and continues the login. A failure returns
 // ErrBadCredentials or ErrBusy with the login view to render again, or a
 // page error.
-func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, username, password string, meta RequestMeta) (Result, LoginView, error) {
+func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, sessionCookie, username, password string, meta RequestMeta) (Result, LoginView, error) {
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return Result{Page: perr}, LoginView{}, nil
@@ -95,7 +101,7 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, username,
 	case err != nil:
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}
-	cookie, sess, err := b.sessions.Create(ctx, ident.Subject, LocalConnectorID, ident.AMR)
+	cookie, sess, err := b.sessions.Renew(ctx, sessionCookie, ident.Subject, LocalConnectorID, ident.AMR)
 	if err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,83 +15,36 @@ import (
 	"github.com/latchkeyid/latchkey/storage"
 )
 
-// ClientCredentials is what the token request carried to authenticate the
-// client: HTTP Basic (already form-urlencoding-decoded by the caller, RFC
-// 6749 §2.3.1) and/or form parameters.
-type ClientCredentials struct {
-	Basic        bool
-	BasicID      string
-	BasicSecret  string
-	FormID       string
-	FormSecret   string
-	FormSecretOK bool // client_secret was present in the form
-}
-
-// authenticateClient implements client_secret_basic, client_secret_post
-// and none (public clients), per the client's token_endpoint_auth_method
-// (CONTRACTS.md: unset accepts basic and post).
-func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials) (storage.Client, *oauth2.Error) {
-	var id, secret, method string
-	switch {
-	case cc.Basic && (cc.FormSecretOK || (cc.FormID != "" && cc.FormID != cc.BasicID)):
-		return storage.Client{}, oauth2.ErrInvalidRequest("use only one client authentication method", nil)
-	case cc.Basic:
-		id, secret, method = cc.BasicID, cc.BasicSecret, "client_secret_basic"
-	case cc.FormSecretOK:
-		id, secret, method = cc.FormID, cc.FormSecret, "client_secret_post"
-	case cc.FormID != "":
-		id, method = cc.FormID, "none"
-	default:
-		return storage.Client{}, oauth2.ErrInvalidClient("client authentication is required", nil)
-	}
-	client, err := b.store.GetClient(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.Disabled) {
-		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client %q unknown or disabled", id))
-	}
-	if err != nil {
-		return storage.Client{}, oauth2.ErrServerError("", fmt.Errorf("load client %q: %w", id, err))
-	}
-	if !clientAllows(client, method) {
-		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client %q may not use %s", id, method))
-	}
-	if method == "none" {
-		return client, nil
-	}
-	if client.SecretHash == "" || subtle.ConstantTimeCompare([]byte(sha256Hex(secret)), []byte(client.SecretHash)) != 1 {
-		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client %q: wrong secret", id))
-	}
-	return client, nil
-}
-
-func clientAllows(c storage.Client, method string) bool {
-	switch {
-	case c.TokenEndpointAuthMethod != "":
-		return c.TokenEndpointAuthMethod == method
-	case c.Public:
-		return method == "none"
-	default:
-		return method == "client_secret_basic" || method == "client_secret_post"
-	}
-}
-
 // Token handles a token request whose form was parsed by
-// oauth2.ParseTokenForm.
+// oauth2.ParseTokenForm: the authorization_code, refresh_token and
+// client_credentials grants.
 func (b *Broker) Token(ctx context.Context, form url.Values, cc ClientCredentials, meta RequestMeta) (*oauth2.TokenResponse, *oauth2.Error) {
-	client, oerr := b.authenticateClient(ctx, cc)
+	client, method, oerr := b.authenticateClient(ctx, cc, form, PathToken)
 	if oerr != nil {
 		return nil, oerr
 	}
 	grant := form.Get("grant_type")
-	switch {
-	case grant == "":
+	switch grant {
+	case "":
 		return nil, oauth2.ErrInvalidRequest("grant_type is required", nil)
-	case grant != oauth2.GrantTypeAuthorizationCode:
+	case oauth2.GrantTypeAuthorizationCode, oauth2.GrantTypeRefreshToken, GrantTypeClientCredentials:
+	default:
 		return nil, oauth2.ErrUnsupportedGrantType(fmt.Sprintf("grant_type %q is not supported", truncate(grant, 40)), nil)
-	case !slices.Contains(grantTypes(client), grant):
+	}
+	if !slices.Contains(grantTypes(client), grant) {
 		return nil, oauth2.ErrUnauthorizedClient("the client may not use this grant type", nil)
+	}
+	switch grant {
+	case oauth2.GrantTypeRefreshToken:
+		return b.refreshGrant(ctx, client, form, meta)
+	case GrantTypeClientCredentials:
+		return b.clientCredentialsGrant(ctx, client, method, form, meta)
 	}
 	return b.redeemCode(ctx, client, form, meta)
 }
+
+// GrantTypeClientCredentials is RFC 6749 §4.4's grant_type.
+const GrantTypeClientCredentials = "client_credentials"
 
 // redeemedRecord marks a code as used and names what it issued, so a
 // second redemption can revoke it (RFC 6749 §4.1.2).
@@ -100,6 +52,8 @@ type redeemedRecord struct {
 	JTI       string    `json:"jti"`
 	ExpiresAt time.Time `json:"exp"`
 	UserID    string    `json:"user_id"`
+	// FamilyID is the refresh token family the code started, if any.
+	FamilyID string `json:"family_id,omitempty"`
 }
 
 func revokedKey(jti string) string { return "revoked-jti:" + jti }
@@ -156,17 +110,40 @@ func (b *Broker) redeemCode(ctx context.Context, client storage.Client, form url
 	if err != nil {
 		return nil, oauth2.ErrServerError("", fmt.Errorf("load user: %w", err))
 	}
-	resp, jti, exp, oerr := b.issueTokens(ctx, client, user, rec)
+	// offline_access stands for the refresh token: without the grant
+	// there is none, and the scope is not granted.
+	scopes := rec.Scopes
+	offline := slices.Contains(scopes, ScopeOfflineAccess)
+	if offline && !slices.Contains(grantTypes(client), oauth2.GrantTypeRefreshToken) {
+		scopes = slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == ScopeOfflineAccess })
+		offline = false
+	}
+	g := token.Grant{
+		ClientID: client.ID, Audience: client.Audience, Scopes: scopes, Nonce: rec.Nonce,
+		AuthTime: rec.AuthTime, AMR: rec.AMR, SID: rec.SID, IDTokenAlg: client.IDTokenSignedAlg, Claims: rec.Claims,
+	}
+	resp, jti, exp, oerr := b.issueTokens(ctx, user, g)
 	if oerr != nil {
 		return nil, oerr
 	}
-	mark, _ := json.Marshal(redeemedRecord{JTI: jti, ExpiresAt: exp, UserID: user.ID})
-	if err := b.eph.Put(ctx, redeemedKey(hash), mark, max(time.Until(exp), b.codeTTL)); err != nil {
+	mark := redeemedRecord{JTI: jti, ExpiresAt: exp, UserID: user.ID}
+	if offline {
+		rt, familyID, oerr := b.newRefreshFamily(ctx, client, user, rec)
+		if oerr != nil {
+			return nil, oerr
+		}
+		resp.RefreshToken, mark.FamilyID = rt, familyID
+	}
+	markJSON, _ := json.Marshal(mark)
+	if err := b.eph.Put(ctx, redeemedKey(hash), markJSON, max(exp.Sub(b.now()), b.codeTTL)); err != nil {
 		b.log.WarnContext(ctx, "store redeemed-code marker", "error", err)
 	}
+	ev := map[string]any{"grant_type": "authorization_code", "scope": strings.Join(scopes, " "), "jti": jti}
+	if mark.FamilyID != "" {
+		ev["refresh_family"] = mark.FamilyID
+	}
 	b.audit(ctx, storage.Event{Type: "token.issued", Actor: "client:" + client.ID, UserID: user.ID, ClientID: client.ID,
-		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
-		Data: map[string]any{"grant_type": "authorization_code", "scope": strings.Join(rec.Scopes, " "), "jti": jti}})
+		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: ev})
 	return resp, nil
 }
 
@@ -186,20 +163,34 @@ func (b *Broker) revokeRedeemed(ctx context.Context, hash, clientID string, meta
 			b.log.ErrorContext(ctx, "revoke tokens of a reused code", "error", err)
 		}
 	}
-	b.audit(ctx, storage.Event{Type: "token.code_reused", Actor: "client:" + clientID, UserID: r.UserID, ClientID: clientID,
-		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"revoked_jti": r.JTI}})
+	now := b.now()
+	ev := storage.Event{Type: "token.code_reused", Time: now, Actor: "client:" + clientID, UserID: r.UserID, ClientID: clientID,
+		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"revoked_jti": r.JTI}}
+	if r.FamilyID == "" {
+		b.audit(ctx, ev)
+		return
+	}
+	// The refresh family is revoked together with the event.
+	ev.Data["refresh_family"] = r.FamilyID
+	err = b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		if _, err := tx.RevokeRefreshFamily(ctx, r.FamilyID, now); err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, ev)
+	})
+	if err != nil {
+		b.log.ErrorContext(ctx, "revoke refresh tokens of a reused code", "error", err)
+	}
 }
 
 func subjectOf(u storage.User) token.Subject {
 	return token.Subject{UserID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Groups: u.Groups}
 }
 
-func (b *Broker) issueTokens(ctx context.Context, client storage.Client, user storage.User, rec codeRecord) (*oauth2.TokenResponse, string, time.Time, *oauth2.Error) {
-	g := token.Grant{
-		ClientID: client.ID, Audience: client.Audience, Scopes: rec.Scopes, Nonce: rec.Nonce,
-		AuthTime: rec.AuthTime, AMR: rec.AMR, ACR: token.ACRFor(rec.AMR), SID: rec.SID,
-		IDTokenAlg: client.IDTokenSignedAlg, Claims: rec.Claims,
-	}
+// issueTokens signs an access token for user under g and, when g's
+// scopes include openid, an ID token bound to it. It returns the response
+// (without a refresh token) and the access token's jti and expiry.
+func (b *Broker) issueTokens(ctx context.Context, user storage.User, g token.Grant) (*oauth2.TokenResponse, string, time.Time, *oauth2.Error) {
 	s := subjectOf(user)
 	at, jti, exp, err := b.tokens.AccessToken(ctx, s, g)
 	if err != nil {
@@ -207,9 +198,9 @@ func (b *Broker) issueTokens(ctx context.Context, client storage.Client, user st
 	}
 	resp := &oauth2.TokenResponse{
 		AccessToken: at, TokenType: oauth2.TokenTypeBearer,
-		ExpiresIn: int64(exp.Sub(b.now()).Round(time.Second) / time.Second), Scope: strings.Join(rec.Scopes, " "),
+		ExpiresIn: expiresIn(exp, b.now()), Scope: strings.Join(g.Scopes, " "),
 	}
-	if slices.Contains(rec.Scopes, "openid") {
+	if slices.Contains(g.Scopes, "openid") {
 		idt, err := b.tokens.IDToken(ctx, s, g, at)
 		if err != nil {
 			return nil, "", time.Time{}, oauth2.ErrServerError("", fmt.Errorf("sign ID token: %w", err))
@@ -217,6 +208,11 @@ func (b *Broker) issueTokens(ctx context.Context, client storage.Client, user st
 		resp.IDToken = idt
 	}
 	return resp, jti, exp, nil
+}
+
+// expiresIn is expires_in: whole seconds from now to exp.
+func expiresIn(exp, now time.Time) int64 {
+	return int64(exp.Sub(now).Round(time.Second) / time.Second)
 }
 
 // UserInfo answers /userinfo for a bearer access token.

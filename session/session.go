@@ -116,6 +116,72 @@ func (s *Store) Create(ctx context.Context, userID, connectorID string, amr []st
 	return cookie, sess, nil
 }
 
+// Renew records a sign-in by userID in a browser that presented
+// oldCookie ("" if none) and returns the new cookie value. The cookie value
+// always changes, and the old value stops working, so a value known before
+// the sign-in is worthless after it. When oldCookie names a live session of
+// the same user, the SSO session continues: its SID, creation time and
+// clients stay, and its auth time, AMR and idle and absolute expiry start
+// again from this sign-in (the factors keep their earlier times, updated
+// for the factors used now). Otherwise the old session, if any, ends and a
+// new one starts.
+func (s *Store) Renew(ctx context.Context, oldCookie, userID, connectorID string, amr []string) (string, Session, error) {
+	old, ok, err := s.load(ctx, oldCookie)
+	if err != nil {
+		return "", Session{}, err
+	}
+	now := s.clock.Now().UTC()
+	if !ok || old.UserID != userID || !now.Before(old.IdleExpiry) || !now.Before(old.AbsoluteExpiry) {
+		if ok {
+			if err := s.Delete(ctx, oldCookie); err != nil {
+				return "", Session{}, err
+			}
+		}
+		return s.Create(ctx, userID, connectorID, amr)
+	}
+	cookie, err := s.random()
+	if err != nil {
+		return "", Session{}, err
+	}
+	sess := old
+	sess.AuthTime, sess.AMR, sess.ConnectorID = now, amr, connectorID
+	sess.IdleExpiry, sess.AbsoluteExpiry = now.Add(s.idle), now.Add(s.absolute)
+	if sess.Factors == nil {
+		sess.Factors = map[string]time.Time{}
+	}
+	for _, f := range amr {
+		sess.Factors[f] = now
+	}
+	if err := s.put(ctx, cookie, sess, now); err != nil {
+		return "", Session{}, err
+	}
+	if err := s.Delete(ctx, oldCookie); err != nil {
+		return "", Session{}, err
+	}
+	return cookie, sess, nil
+}
+
+// load reads the record of a cookie value as stored; ok is false when
+// there is none. A record that cannot be decoded is returned as a session
+// of no user, so that Renew replaces it.
+func (s *Store) load(ctx context.Context, cookie string) (Session, bool, error) {
+	if cookie == "" || len(cookie) > 128 {
+		return Session{}, false, nil
+	}
+	b, err := s.eph.Get(ctx, key(cookie))
+	if errors.Is(err, storage.ErrNotFound) {
+		return Session{}, false, nil
+	}
+	if err != nil {
+		return Session{}, false, fmt.Errorf("load session: %w", err)
+	}
+	var sess Session
+	if err := json.Unmarshal(b, &sess); err != nil {
+		return Session{}, true, nil
+	}
+	return sess, true, nil
+}
+
 func (s *Store) put(ctx context.Context, cookie string, sess Session, now time.Time) error {
 	b, err := json.Marshal(sess)
 	if err != nil {

@@ -112,3 +112,34 @@ type Consent struct {
 	Scopes    []string  `json:"scopes"`
 	GrantedAt time.Time `json:"granted_at"`
 }
+
+// RefreshToken is one refresh token of a rotation family (DESIGN-NOTES.md
+// "Refresh rotation with a grace window"). The token itself is never
+// stored: Hash is the hex SHA-256 of it. Every use rotates the token: the
+// store marks it rotated (RotatedAt, SuccessorHash) and inserts the
+// successor, whose ParentHash is this Hash and whose FamilyID and
+// FamilyCreatedAt are inherited. Revoking a family sets RevokedAt on every
+// token of it.
+type RefreshToken struct {
+	Hash       string `json:"hash"`
+	FamilyID   string `json:"family_id"`
+	ParentHash string `json:"parent_hash,omitempty"` // empty for the first of a family
+	ClientID   string `json:"client_id"`
+	UserID     string `json:"user_id"`
+	// What the user granted and how they authenticated, carried into every
+	// token the family issues.
+	Scopes   []string        `json:"scopes"`
+	SID      string          `json:"sid,omitempty"`
+	AuthTime time.Time       `json:"auth_time"`
+	AMR      []string        `json:"amr,omitempty"`
+	Claims   json.RawMessage `json:"claims,omitempty"` // the OIDC claims request parameter
+	// IssuedAt starts the idle lifetime; FamilyCreatedAt the absolute one.
+	IssuedAt        time.Time `json:"issued_at"`
+	FamilyCreatedAt time.Time `json:"family_created_at"`
+	// RotatedAt and SuccessorHash are set together by the rotation; zero
+	// and empty until then.
+	RotatedAt     time.Time `json:"rotated_at,omitzero"`
+	SuccessorHash string    `json:"successor_hash,omitempty"`
+	// RevokedAt is set when the family is revoked; zero until then.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}

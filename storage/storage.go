@@ -39,6 +39,28 @@ type Durable interface {
 	PutConsent(ctx context.Context, c Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
+	// CreateRefreshToken stores a refresh token as given; ErrConflict if
+	// its hash exists, ErrNotFound if its user or client does not.
+	// Deleting the user or the client deletes their refresh tokens.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// GetRefreshToken returns the token with that hash; ErrNotFound if
+	// none.
+	GetRefreshToken(ctx context.Context, hash string) (RefreshToken, error)
+	// RotateRefreshToken is the rotation compare-and-swap: if the token
+	// with hash is neither rotated nor revoked, it sets its RotatedAt to at
+	// and its SuccessorHash to successor.Hash and inserts successor, all
+	// in one transaction. ErrConflict if the token was already rotated or
+	// revoked (or the successor's hash exists), and nothing changes;
+	// ErrNotFound if there is no such token. Of concurrent rotations of
+	// one token exactly one succeeds; the others get ErrConflict, never a
+	// serialization error.
+	RotateRefreshToken(ctx context.Context, hash string, at time.Time, successor RefreshToken) error
+	// RevokeRefreshFamily sets RevokedAt to at on every token of the family
+	// not yet revoked, including a successor inserted by a rotation that
+	// raced with it, and returns how many it revoked (0 for an unknown
+	// family).
+	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+
 	// GetKeys returns ErrNotFound before the first UpdateKeys.
 	GetKeys(ctx context.Context) (Keys, error)
 	// UpdateKeys is a compare-and-swap: fn sees the current record (Version

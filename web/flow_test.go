@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -16,43 +17,197 @@ import (
 	"github.com/latchkeyid/latchkey/storage"
 )
 
-// browser is a cookie-keeping HTTP client that does not follow redirects
-// to the relying party's callback.
+// browser is a cookie-keeping HTTP client. It follows redirects within
+// the host it was sent to (our pages) and stops at any other host (the
+// relying party's callback). It records every page body and every URL it
+// was sent to, for the tests that look for leaked secrets.
 type browser struct {
 	t      *testing.T
-	client *http.Client
+	issuer string // set by fixture.browser
+	jar    http.CookieJar
+	client *http.Client // follows redirects within the host
+	raw    *http.Client // follows no redirect
+
+	mu    sync.Mutex
+	urls  []string
+	pages []string
 }
 
 func newBrowser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, client: &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), "https://app.example/") {
+	b := &browser{t: t, jar: jar}
+	b.client = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		b.record(req.URL.String(), "")
+		if req.URL.Host != via[0].URL.Host {
 			return http.ErrUseLastResponse
 		}
 		return nil
-	}}}
+	}}
+	b.raw = &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	return b
+}
+
+func (b *browser) record(u, page string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if u != "" {
+		b.urls = append(b.urls, u)
+	}
+	if page != "" {
+		b.pages = append(b.pages, page)
+	}
+}
+
+func (b *browser) do(c *http.Client, req *http.Request) (*http.Response, string) {
+	b.t.Helper()
+	b.record(req.URL.String(), "")
+	resp, err := c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	b.record(resp.Header.Get("Location"), string(body))
+	return resp, string(body)
 }
 
 func (b *browser) get(u string) (*http.Response, string) {
 	b.t.Helper()
-	resp, err := b.client.Get(u)
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	return b.do(b.client, req)
+}
+
+// getRaw is get without following any redirect.
+func (b *browser) getRaw(u string) (*http.Response, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(b.raw, req)
 }
 
 func (b *browser) post(u string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
-	resp, err := b.client.PostForm(u, form)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(b.client, req)
+}
+
+// cookie returns the value of one of our cookies, "" if the jar has none.
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.issuer)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCookie puts a cookie for the issuer into the jar.
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.issuer)
+	b.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// loginForm opens authURL (following our own redirects) and returns the
+// hidden fields of the password form it must end on.
+func (b *browser) loginForm(authURL string) url.Values {
+	b.t.Helper()
+	resp, page := b.get(authURL)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) {
+		b.t.Fatalf("want the login page, got %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	if resp.Request.URL.Path != "/login" {
+		b.t.Fatalf("login page served at %s", resp.Request.URL)
+	}
+	return hidden(b.t, page)
+}
+
+// submitLogin posts the password form.
+func (b *browser) submitLogin(form url.Values, username, password string) (*http.Response, string) {
+	b.t.Helper()
+	form = cloneValues(form)
+	form.Set("username", username)
+	form.Set("password", password)
+	return b.post(b.issuer+"/login", form)
+}
+
+// browser returns a new browser for the fixture's issuer.
+func (f *fixture) browser() *browser {
+	b := newBrowser(f.t)
+	b.issuer = f.issuer
+	return b
+}
+
+// signIn runs authURL through the password form and returns the
+// authorization response at redirectURI.
+func (b *browser) signIn(authURL, username, password, redirectURI string) url.Values {
+	b.t.Helper()
+	resp, page := b.submitLogin(b.loginForm(authURL), username, password)
+	return callback(b.t, resp, page, redirectURI)
+}
+
+// callback checks that resp is a 303 to redirectURI and returns the
+// authorization response parameters.
+func callback(t *testing.T, resp *http.Response, page, redirectURI string) url.Values {
+	t.Helper()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, redirectURI+"?") {
+		t.Fatalf("want 303 to %s, got %d Location %q\n%s", redirectURI, resp.StatusCode, loc, page)
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("authorization response Cache-Control = %q, want no-store", got)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+// anyValue in a want set of assertParams matches any non-empty value.
+const anyValue = "<any>"
+
+// assertParams compares parameters exactly: the same names, one value
+// each, equal (or non-empty for anyValue).
+func assertParams(t *testing.T, got url.Values, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("parameter %s missing (want %q); got %v", k, w, got)
+		case len(g) != 1:
+			t.Errorf("parameter %s = %q, want one value", k, g)
+		case w == anyValue && g[0] == "":
+			t.Errorf("parameter %s is empty", k)
+		case w != anyValue && g[0] != w:
+			t.Errorf("parameter %s = %q, want %q", k, g[0], w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected parameter %s = %q", k, got[k])
+		}
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }
 
 var hiddenRE = regexp.MustCompile(`name="(req|csrf)" value="([^"]*)"`)

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -60,7 +61,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if r.Method == http.MethodPost {
 		var perr *oauth2.Error
-		raw, perr = oauth2.ParseTokenForm(r, s.maxBody)
+		raw, perr = oauth2.ParseForm(r, s.maxBody)
 		if perr != nil {
 			s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid request", Message: "The sign-in request could not be read.", Err: perr})
 			return
@@ -84,10 +85,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	s.deliver(w, r, res)
 }
 
+// firstValues is SingleValues' map when a parameter was repeated: the
+// first value of each, empty values dropped as SingleValues drops them.
 func firstValues(v url.Values) map[string]string {
 	m := make(map[string]string, len(v))
 	for k, vs := range v {
-		if len(vs) > 0 {
+		if len(vs) > 0 && vs[0] != "" {
 			m[k] = vs[0]
 		}
 	}
@@ -109,7 +112,10 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, res broker.Resu
 	case res.Redirect != nil && res.Redirect.Mode == oauth2.ResponseModeFormPost:
 		s.renderFormPost(w, r, res.Redirect.URI, res.Redirect.Params)
 	case res.Redirect != nil:
-		http.Redirect(w, r, res.Redirect.URL(), http.StatusSeeOther)
+		// No body: http.Redirect would repeat the URL, with the code, in
+		// an HTML page.
+		w.Header().Set("Location", res.Redirect.URL())
+		w.WriteHeader(http.StatusSeeOther)
 	case res.Next != "":
 		http.Redirect(w, r, "/"+string(res.Next)+"?req="+url.QueryEscape(res.RequestID), http.StatusSeeOther)
 	default:
@@ -133,7 +139,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, view, err := s.broker.PasswordLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
-		form.Get("csrf"), form.Get("username"), form.Get("password"), meta(r))
+		form.Get("csrf"), s.readCookie(r, sessionCookie), form.Get("username"), form.Get("password"), meta(r))
 	switch {
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")
@@ -251,13 +257,23 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		bearer = strings.TrimSpace(tok)
-	} else if r.Method == http.MethodPost {
+	}
+	// The form body is read when it is the only place the token can be,
+	// or when it is a form that might carry a second one: RFC 6750 §2 lets
+	// a client use one method per request.
+	if r.Method == http.MethodPost && (bearer == "" || isFormBody(r)) {
 		form, perr := oauth2.ParseTokenForm(r, s.maxBody)
 		if perr != nil {
 			s.bearerError(w, r, perr)
 			return
 		}
-		bearer = form.Get("access_token")
+		if tok := form.Get("access_token"); tok != "" {
+			if bearer != "" {
+				s.bearerError(w, r, oauth2.ErrInvalidRequest("use only one method to send the access token", nil))
+				return
+			}
+			bearer = tok
+		}
 	}
 	claims, oerr := s.broker.UserInfo(r.Context(), bearer)
 	if oerr != nil {
@@ -265,6 +281,11 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, claims, "no-store")
+}
+
+func isFormBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
 }
 
 // bearerError answers per RFC 6750 §3 with WWW-Authenticate.

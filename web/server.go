@@ -113,6 +113,8 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("GET /consent", s.consentPage)
 		mux.HandleFunc("POST /consent", s.consentSubmit)
 		mux.HandleFunc(broker.PathToken, s.token)
+		mux.HandleFunc(broker.PathIntrospect, s.introspect)
+		mux.HandleFunc(broker.PathRevoke, s.revoke)
 		mux.HandleFunc("GET "+broker.PathUserinfo, s.userinfo)
 		mux.HandleFunc("POST "+broker.PathUserinfo, s.userinfo)
 		mux.Handle("GET /static/", http.FileServerFS(staticFS))

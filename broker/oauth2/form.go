@@ -1,6 +1,7 @@
 package oauth2
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -31,6 +32,27 @@ const formContentType = "application/x-www-form-urlencoded"
 // Parameters with an empty value are dropped, as RFC 6749 §3.2 says they
 // are treated as omitted; each remaining key has exactly one value.
 func ParseTokenForm(r *http.Request, maxBytes int64) (url.Values, *Error) {
+	v, e := ParseForm(r, maxBytes)
+	if e != nil {
+		return nil, e
+	}
+	single, e := SingleValues(v)
+	if e != nil {
+		return nil, e
+	}
+	out := make(url.Values, len(single))
+	for k, s := range single {
+		out[k] = []string{s}
+	}
+	return out, nil
+}
+
+// ParseForm is ParseTokenForm without the single-value rule: it returns
+// every value of every parameter, for a caller that decides itself what a
+// repeated parameter means (POST /authorize answers a repeated state to the
+// client, a repeated client_id with a page). Errors are those of
+// ParseTokenForm for the method, Content-Type, size and encoding.
+func ParseForm(r *http.Request, maxBytes int64) (url.Values, *Error) {
 	if r.Method != http.MethodPost {
 		e := ErrInvalidRequest("the token endpoint accepts only POST", nil)
 		e.Status = http.StatusMethodNotAllowed
@@ -54,6 +76,12 @@ func ParseTokenForm(r *http.Request, maxBytes int64) (url.Values, *Error) {
 	var body []byte
 	if r.Body != nil {
 		body, err = io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+		// A limit set further out (http.MaxBytesReader in the server's
+		// middleware) is the same refusal.
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, tooLarge()
+		}
 		if err != nil {
 			return nil, ErrInvalidRequest("could not read the request body", err)
 		}
@@ -65,15 +93,7 @@ func ParseTokenForm(r *http.Request, maxBytes int64) (url.Values, *Error) {
 	if err != nil {
 		return nil, ErrInvalidRequest("request body is not valid form encoding", err)
 	}
-	single, e := SingleValues(v)
-	if e != nil {
-		return nil, e
-	}
-	out := make(url.Values, len(single))
-	for k, s := range single {
-		out[k] = []string{s}
-	}
-	return out, nil
+	return v, nil
 }
 
 // SingleValues turns parameters into one value per name, for /authorize

@@ -163,6 +163,33 @@ func TestParseTokenFormContentLength(t *testing.T) {
 	checkE(t, e, wantErr{"invalid_request", "request body is larger than 1024 bytes", 413})
 }
 
+// TestParseForm: every value is kept (the caller decides about repeats);
+// the other rules are ParseTokenForm's.
+func TestParseForm(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader("state=a&state=b&client_id=app&nonce="))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	got, e := ParseForm(r, 1024)
+	checkE(t, e, wantErr{})
+	if want := (url.Values{"state": {"a", "b"}, "client_id": {"app"}, "nonce": {""}}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ParseForm = %v, want %v", got, want)
+	}
+	r = httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader(`{"state":"a"}`))
+	r.Header.Set("Content-Type", "application/json")
+	_, e = ParseForm(r, 1024)
+	checkE(t, e, wantErr{"invalid_request", "Content-Type must be application/x-www-form-urlencoded", 400})
+}
+
+// TestParseTokenFormOuterLimit: a body cut by http.MaxBytesReader (the
+// server's middleware) is 413 like one over maxBytes.
+func TestParseTokenFormOuterLimit(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(strings.Repeat("a", 100)))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.ContentLength = -1
+	r.Body = http.MaxBytesReader(httptest.NewRecorder(), r.Body, 10)
+	_, e := ParseTokenForm(r, 1024)
+	checkE(t, e, wantErr{"invalid_request", "request body is larger than 1024 bytes", 413})
+}
+
 func TestSingleValues(t *testing.T) {
 	tests := []struct {
 		name string

@@ -8,6 +8,7 @@ import (
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/keys"
 	"github.com/latchkeyid/latchkey/broker/token"
+	"github.com/latchkeyid/latchkey/internal/httpclient"
 	"github.com/latchkeyid/latchkey/providers/local"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
@@ -40,17 +41,33 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher) (*broker.Broker,
 	if err != nil {
 		return nil, fmt.Errorf("token issuer: %w", err)
 	}
+	// One refresh successor key for every replica, derived from the first
+	// key-encryption key (which every replica has). Putting a new key
+	// first changes it: refresh tokens stay valid, but a refresh inside
+	// the grace window on a replica with the other key is refused.
+	refreshKey, err := broker.DeriveRefreshKey(a.cfg.Keys.EncryptionKeys[0].Key.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("keys.encryptionKeys[0]: %w", err)
+	}
+	o := a.cfg.Outbound
 	return broker.New(broker.Options{
-		Issuer:         a.cfg.Issuer,
-		Store:          a.db,
-		Ephemeral:      a.eph,
-		Sessions:       session.NewStore(a.eph, session.Options{Clock: a.clock}),
-		Tokens:         issuer,
-		Password:       local.New(localAccounts{a.db}, hasher, a.log),
-		AuthRequestTTL: t.AuthRequestTTL,
-		CodeTTL:        t.CodeTTL,
-		AccessTokenTTL: t.AccessTokenTTL,
-		Clock:          a.clock,
-		Logger:         a.log,
+		Issuer:             a.cfg.Issuer,
+		Store:              a.db,
+		Ephemeral:          a.eph,
+		Sessions:           session.NewStore(a.eph, session.Options{Clock: a.clock}),
+		Tokens:             issuer,
+		Password:           local.New(localAccounts{a.db}, hasher, a.log),
+		AuthRequestTTL:     t.AuthRequestTTL,
+		CodeTTL:            t.CodeTTL,
+		AccessTokenTTL:     t.AccessTokenTTL,
+		RefreshKey:         refreshKey,
+		RefreshGraceWindow: t.RefreshGraceWindow,
+		RefreshIdleTTL:     t.RefreshIdleTTL,
+		RefreshAbsoluteTTL: t.RefreshAbsoluteTTL,
+		HTTPClient: httpclient.New(httpclient.Options{
+			Timeout: o.Timeout, MaxBodyBytes: o.MaxBodyBytes.Int64(), AllowedNetworks: o.AllowedNetworks, Logger: a.log,
+		}),
+		Clock:  a.clock,
+		Logger: a.log,
 	})
 }

@@ -64,6 +64,7 @@ func RunDurable(t *testing.T, open func(t *testing.T) storage.Durable) {
 		{"Keys", durTestKeys},
 		{"KeysCompareAndSwap", durTestKeysCAS},
 		{"Consents", durTestConsents},
+		{"RefreshTokens", durTestRefreshTokens},
 		{"Tx", durTestTx},
 		{"Events", durTestEvents},
 		{"ListEvents", durTestListEvents},
