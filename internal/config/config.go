@@ -31,6 +31,7 @@ type Config struct {
 	Clients    []ClientConfig    `yaml:"clients" json:"clients"`
 	Connectors []ConnectorConfig `yaml:"connectors" json:"connectors"`
 	Logging    Logging           `yaml:"logging" json:"logging"`
+	Limits     Limits            `yaml:"limits" json:"limits"`
 	Demo       Demo              `yaml:"demo" json:"demo"`
 
 	// BaseDir is the directory relative paths in the file were resolved
@@ -164,6 +165,37 @@ type Outbound struct {
 	AllowedNetworks []netip.Prefix `yaml:"allowedNetworks" json:"allowedNetworks"`
 	Timeout         time.Duration  `yaml:"timeout" json:"timeout"`
 	MaxBodyBytes    ByteSize       `yaml:"maxBodyBytes" json:"maxBodyBytes"`
+}
+
+// Limits are the rate limits and the account lockout (internal/ratelimit).
+type Limits struct {
+	LoginPerIP           LimitRule `yaml:"loginPerIP" json:"loginPerIP"`
+	LoginPerAccount      LimitRule `yaml:"loginPerAccount" json:"loginPerAccount"`
+	FactorPerAccount     LimitRule `yaml:"factorPerAccount" json:"factorPerAccount"`
+	TokenPerClient       LimitRule `yaml:"tokenPerClient" json:"tokenPerClient"`
+	RecoveryPerAccount   LimitRule `yaml:"recoveryPerAccount" json:"recoveryPerAccount"`
+	RegistrationPerIP    LimitRule `yaml:"registrationPerIP" json:"registrationPerIP"`
+	EnrollmentPerAccount LimitRule `yaml:"enrollmentPerAccount" json:"enrollmentPerAccount"`
+	Lockout              Lockout   `yaml:"lockout" json:"lockout"`
+}
+
+// LimitRule allows Limit events per Window (a sliding estimate); Limit 0
+// turns the rule off. FailOpen lets requests through when the store is
+// down (otherwise they get 503).
+type LimitRule struct {
+	Limit    int           `yaml:"limit" json:"limit"`
+	Window   time.Duration `yaml:"window" json:"window"`
+	FailOpen bool          `yaml:"failOpen" json:"failOpen"`
+}
+
+// Lockout locks an account after Threshold consecutive failed logins for
+// BaseDelay, doubling per further failure up to MaxDelay; the count resets
+// after QuietPeriod without failures. Threshold 0 turns it off.
+type Lockout struct {
+	Threshold   int           `yaml:"threshold" json:"threshold"`
+	BaseDelay   time.Duration `yaml:"baseDelay" json:"baseDelay"`
+	MaxDelay    time.Duration `yaml:"maxDelay" json:"maxDelay"`
+	QuietPeriod time.Duration `yaml:"quietPeriod" json:"quietPeriod"`
 }
 
 // Logging configures log/slog.

@@ -125,6 +125,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		},
 		Outbound: Outbound{Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20},
 		Logging:  Logging{Level: "info", Format: "text"},
+		Limits:   defaultLimits(),
 		BaseDir:  "/etc/latchkey",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -358,6 +359,7 @@ func TestParseFullConfig(t *testing.T) {
 			{ID: "corp", Type: "oidc", Name: "corp", Config: ConnectorSettings{raw: json.RawMessage(`{"clientID":"latchkey","clientSecret":"corp-secret-111","issuer":"https://corp.example.com","port":8080,"trustEmail":true}`)}},
 		},
 		Logging: Logging{Level: "debug", Format: "json"},
+		Limits:  defaultLimits(),
 		Demo:    Demo{CreateUser: true},
 		BaseDir: dir,
 	}
@@ -1266,4 +1268,57 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func defaultLimits() Limits {
+	return Limits{
+		LoginPerIP:           LimitRule{Limit: 20, Window: time.Minute},
+		LoginPerAccount:      LimitRule{Limit: 10, Window: 5 * time.Minute},
+		FactorPerAccount:     LimitRule{Limit: 5, Window: 5 * time.Minute},
+		TokenPerClient:       LimitRule{Limit: 600, Window: time.Minute, FailOpen: true},
+		RecoveryPerAccount:   LimitRule{Limit: 5, Window: time.Hour},
+		RegistrationPerIP:    LimitRule{Limit: 10, Window: time.Hour},
+		EnrollmentPerAccount: LimitRule{Limit: 10, Window: 15 * time.Minute},
+		Lockout:              Lockout{Threshold: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, QuietPeriod: time.Hour},
+	}
+}
+
+func TestLimitsValidation(t *testing.T) {
+	base := "issuer: https://id.example.com\nkeys: {encryptionKeys: [{id: k1, key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=}]}\n"
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"off is fine", "limits: {loginPerIP: {limit: 0}, lockout: {threshold: 0}}\n", nil},
+		{"negative limit", "limits: {tokenPerClient: {limit: -1}}\n", []string{"limits.tokenPerClient.limit: must not be negative (0 turns the rule off)"}},
+		{"zero window", "limits: {loginPerAccount: {limit: 3, window: 0s}}\n", []string{"limits.loginPerAccount.window: must be between 1ms and 31d"}},
+		{"max below base", "limits: {lockout: {baseDelay: 1m, maxDelay: 30s}}\n", []string{"limits.lockout.maxDelay: must be at least limits.lockout.baseDelay (1m0s)"}},
+		{"never permanent", "limits: {lockout: {maxDelay: 48h}}\n", []string{"limits.lockout.maxDelay: must be at most 24h: a lockout is never permanent"}},
+		{"unknown key", "limits: {loginPerIp: {limit: 3}}\n", []string{"limits.loginPerIp: unknown key"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(base+tc.yaml), nil, "/etc/latchkey")
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("unexpected problems: %v", err)
+				}
+				if cfg.Limits.LoginPerIP.Limit != 0 || cfg.Limits.Lockout.Threshold != 0 {
+					t.Errorf("explicit 0 replaced by a default: %+v", cfg.Limits)
+				}
+				return
+			}
+			var p *Problems
+			if !errors.As(err, &p) {
+				t.Fatalf("err = %v, want *Problems", err)
+			}
+			var got []string
+			for _, pr := range p.List {
+				got = append(got, pr.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
 }

@@ -88,6 +88,29 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	dur("outbound.timeout", &o.Timeout, 10*time.Second)
 	size("outbound.maxBodyBytes", &o.MaxBodyBytes, 1<<20)
 
+	num := func(path string, dst *int, v int) {
+		if !present[path] {
+			*dst = v
+		}
+	}
+	rule := func(name string, r *LimitRule, limit int, window time.Duration, failOpen bool) {
+		num("limits."+name+".limit", &r.Limit, limit)
+		dur("limits."+name+".window", &r.Window, window)
+		boolean("limits."+name+".failOpen", &r.FailOpen, failOpen)
+	}
+	l := &cfg.Limits
+	rule("loginPerIP", &l.LoginPerIP, 20, time.Minute, false)
+	rule("loginPerAccount", &l.LoginPerAccount, 10, 5*time.Minute, false)
+	rule("factorPerAccount", &l.FactorPerAccount, 5, 5*time.Minute, false)
+	rule("tokenPerClient", &l.TokenPerClient, 600, time.Minute, true)
+	rule("recoveryPerAccount", &l.RecoveryPerAccount, 5, time.Hour, false)
+	rule("registrationPerIP", &l.RegistrationPerIP, 10, time.Hour, false)
+	rule("enrollmentPerAccount", &l.EnrollmentPerAccount, 10, 15*time.Minute, false)
+	num("limits.lockout.threshold", &l.Lockout.Threshold, 5)
+	dur("limits.lockout.baseDelay", &l.Lockout.BaseDelay, 30*time.Second)
+	dur("limits.lockout.maxDelay", &l.Lockout.MaxDelay, 15*time.Minute)
+	dur("limits.lockout.quietPeriod", &l.Lockout.QuietPeriod, time.Hour)
+
 	str("logging.level", &cfg.Logging.Level, "info")
 	str("logging.format", &cfg.Logging.Format, "text")
 

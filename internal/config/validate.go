@@ -105,6 +105,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.keys(&cfg.Keys, &cfg.Tokens)
 	c.tokens(&cfg.Tokens)
 	c.outbound(&cfg.Outbound)
+	c.limits(&cfg.Limits)
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())
@@ -316,6 +317,40 @@ func (c *checker) tokens(t *Tokens) {
 func (c *checker) outbound(o *Outbound) {
 	c.positive("outbound.timeout", o.Timeout)
 	c.positiveSize("outbound.maxBodyBytes", o.MaxBodyBytes)
+}
+
+func (c *checker) limits(l *Limits) {
+	rules := []struct {
+		name string
+		r    LimitRule
+	}{
+		{"loginPerIP", l.LoginPerIP}, {"loginPerAccount", l.LoginPerAccount}, {"factorPerAccount", l.FactorPerAccount},
+		{"tokenPerClient", l.TokenPerClient}, {"recoveryPerAccount", l.RecoveryPerAccount},
+		{"registrationPerIP", l.RegistrationPerIP}, {"enrollmentPerAccount", l.EnrollmentPerAccount},
+	}
+	for _, r := range rules {
+		p := "limits." + r.name
+		if r.r.Limit < 0 {
+			c.add(p+".limit", "must not be negative (0 turns the rule off)")
+		}
+		if r.r.Limit > 0 && (r.r.Window < time.Millisecond || r.r.Window > 31*24*time.Hour) {
+			c.add(p+".window", "must be between 1ms and 31d")
+		}
+	}
+	lo := l.Lockout
+	if lo.Threshold < 0 {
+		c.add("limits.lockout.threshold", "must not be negative (0 turns lockout off)")
+	}
+	if lo.Threshold > 0 {
+		c.positive("limits.lockout.baseDelay", lo.BaseDelay)
+		c.positive("limits.lockout.quietPeriod", lo.QuietPeriod)
+		if lo.MaxDelay < lo.BaseDelay {
+			c.add("limits.lockout.maxDelay", "must be at least limits.lockout.baseDelay (%s)", lo.BaseDelay)
+		}
+		if lo.MaxDelay > 24*time.Hour {
+			c.add("limits.lockout.maxDelay", "must be at most 24h: a lockout is never permanent")
+		}
+	}
 }
 
 func validConnectorID(id string) bool {

@@ -35,7 +35,16 @@ const clients = {
   post: { id: env('INTEROP_CLIENT_POST_ID'), secret: env('INTEROP_CLIENT_POST_SECRET') },
   // --public
   public: { id: env('INTEROP_CLIENT_PUBLIC_ID') },
+  // --metadata {"grant_types":["client_credentials"],"scope":"api:read api:write"}
+  service: { id: env('INTEROP_CLIENT_SERVICE_ID'), secret: env('INTEROP_CLIENT_SERVICE_SECRET') },
+  // --metadata {"token_endpoint_auth_method":"private_key_jwt","jwks":{...}}:
+  // the private half of the registered ES256 key, as a JWK
+  pkjwt: { id: env('INTEROP_CLIENT_PKJWT_ID'), jwk: JSON.parse(env('INTEROP_CLIENT_PKJWT_PRIVATE_JWK')) },
 }
+// An ES256 key with the registered key's kid that Latchkey never saw.
+const strangerJWK = JSON.parse(env('INTEROP_STRANGER_PRIVATE_JWK'))
+// tokens.refreshGraceWindow of the server under test.
+const refreshGraceMs = Number(env('INTEROP_REFRESH_GRACE_MS'))
 
 const ACR_PWD = 'urn:latchkey:acr:pwd'
 const SKEW = 120 // seconds of clock tolerance for auth_time / iat
@@ -558,4 +567,433 @@ test('an authorization error carries iss and reaches openid-client as Authorizat
     assert.ok(err instanceof client.AuthorizationResponseError, `not an AuthorizationResponseError: ${err}`)
     assert.equal(err.error, 'invalid_request', `${err.error}: ${err.error_description}`)
   })
+})
+
+// ---------------------------------------------------------------------------
+// Refresh tokens, introspection, revocation, client_credentials,
+// private_key_jwt (issue 6).
+
+const OFFLINE_SCOPE = 'openid profile email groups offline_access'
+
+function scopeSet(scope) {
+  return [...new Set((scope ?? '').split(' ').filter(Boolean))].sort()
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+// oauthError reduces what openid-client throws for an error response to
+// {status, error}: a ResponseBodyError, or a WWWAuthenticateChallengeError
+// (401 with WWW-Authenticate wins over the body) whose body is read here.
+async function oauthError(err) {
+  if (err instanceof client.ResponseBodyError) {
+    return { status: err.status, error: err.error, description: err.error_description }
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    let body = {}
+    try {
+      body = await err.response.clone().json()
+    } catch {
+      // no JSON body: take the challenge's error parameter
+    }
+    return {
+      status: err.status,
+      error: body.error ?? err.cause?.[0]?.parameters?.error,
+      description: body.error_description ?? err.cause?.[0]?.parameters?.error_description,
+    }
+  }
+  assert.fail(`not an OAuth error response: ${err?.stack ?? err}`)
+}
+
+// rejectsWith expects an OAuth error response with the given error code
+// (and status, when given).
+async function rejectsWith(promise, error, status) {
+  let err
+  try {
+    await promise
+  } catch (e) {
+    err = e
+  }
+  assert.ok(err, `expected openid-client to reject with ${error}`)
+  const got = await oauthError(err)
+  assert.equal(got.error, error, `want ${error}, got ${got.status} ${got.error}: ${got.description}`)
+  if (status !== undefined) assert.equal(got.status, status, `${got.error}: ${got.description}`)
+  return got
+}
+
+// offlineFlow: fullFlow asking for offline_access (by default for rp-basic
+// with client_secret_basic); the answer must carry an opaque refresh token.
+async function offlineFlow(t, c = clients.basic, auth = client.ClientSecretBasic(c.secret), metadata = c.secret) {
+  const r = await fullFlow(t, { clientId: c.id, metadata, auth, extra: { scope: OFFLINE_SCOPE } })
+  assert.ok(r.tokens.refresh_token, 'no refresh_token for scope offline_access')
+  assert.equal(typeof r.tokens.refresh_token, 'string')
+  assert.ok(!r.tokens.refresh_token.includes('.'), 'the refresh token should be opaque, not a JWT')
+  return r
+}
+
+function assertRefreshedIDToken(refreshed, original, clientId) {
+  const rc = refreshed.claims()
+  assert.ok(rc, 'the refresh response has no id_token')
+  const now = Math.floor(Date.now() / 1000)
+  assert.equal(rc.iss, issuer)
+  assert.ok(rc.aud === clientId || (Array.isArray(rc.aud) && rc.aud.includes(clientId)), `aud ${JSON.stringify(rc.aud)}`)
+  assert.equal(rc.sub, original.sub)
+  assert.equal(rc.auth_time, original.auth_time, 'auth_time changed on refresh')
+  assert.equal(rc.sid, original.sid, 'sid changed on refresh')
+  assert.equal(rc.nonce, undefined, 'a refreshed ID token must not carry the nonce')
+  assert.equal(rc.acr, original.acr)
+  assert.deepEqual(rc.amr, original.amr)
+  assert.ok(rc.iat >= original.iat && rc.iat <= now + SKEW, `iat ${rc.iat}`)
+  assert.ok(rc.exp > now, `exp ${rc.exp} is in the past`)
+  return rc
+}
+
+test('discovery lists introspection, revocation, the grants and private_key_jwt', async () => {
+  const { config } = await discover(clients.generated.id, clients.generated.secret)
+  const md = config.serverMetadata()
+  const base = issuer.replace(/\/$/, '')
+  assert.equal(md.introspection_endpoint, base + '/introspect')
+  assert.equal(md.revocation_endpoint, base + '/revoke')
+  assert.deepEqual([...md.grant_types_supported].sort(), ['authorization_code', 'client_credentials', 'refresh_token'])
+  assert.deepEqual([...md.token_endpoint_auth_methods_supported].sort(),
+    ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'])
+  assert.ok(md.token_endpoint_auth_signing_alg_values_supported.includes('ES256'))
+  for (const a of ['none', 'HS256']) {
+    assert.ok(!md.token_endpoint_auth_signing_alg_values_supported.includes(a), `assertions signed with ${a} are advertised`)
+  }
+  assert.ok(md.introspection_endpoint_auth_methods_supported.includes('private_key_jwt'))
+  assert.ok(!md.introspection_endpoint_auth_methods_supported.includes('none'), 'introspection must need client authentication')
+  assert.ok(md.scopes_supported.includes('offline_access'))
+})
+
+test('refresh_token: rotation, a new ID token (same sub, auth_time, sid; no nonce), the new access token works', async (t) => {
+  const c = clients.basic
+  const { config, tokens, claims } = await offlineFlow(t)
+  assert.equal(typeof claims.sid, 'string', 'the ID token has no sid')
+
+  const r1 = await client.refreshTokenGrant(config, tokens.refresh_token)
+  assert.equal(r1.token_type.toLowerCase(), 'bearer')
+  assert.ok(r1.refresh_token, 'no new refresh token: rotation is on every use')
+  assert.notEqual(r1.refresh_token, tokens.refresh_token)
+  assert.ok(r1.access_token)
+  assert.notEqual(r1.access_token, tokens.access_token)
+  const c1 = assertRefreshedIDToken(r1, claims, c.id)
+  await assertUserInfo(config, r1, c1.sub)
+
+  // The successor rotates in turn.
+  const r2 = await client.refreshTokenGrant(config, r1.refresh_token)
+  assert.ok(r2.refresh_token)
+  assert.ok(![tokens.refresh_token, r1.refresh_token].includes(r2.refresh_token), 'a refresh token came back twice')
+  assertRefreshedIDToken(r2, claims, c.id)
+  await assertUserInfo(config, r2, claims.sub)
+
+  // A narrower scope narrows the access token, not the family.
+  const r3 = await client.refreshTokenGrant(config, r2.refresh_token, { scope: 'openid email' })
+  const i3 = await client.tokenIntrospection(config, r3.access_token)
+  assert.deepEqual(scopeSet(i3.scope), ['email', 'openid'])
+  const ir3 = await client.tokenIntrospection(config, r3.refresh_token)
+  assert.deepEqual(scopeSet(ir3.scope), scopeSet(OFFLINE_SCOPE))
+  // ... and a scope that was not granted is invalid_scope.
+  await rejectsWith(client.refreshTokenGrant(config, r3.refresh_token, { scope: 'openid api:read' }), 'invalid_scope', 400)
+})
+
+test('refresh_token: two concurrent refreshes of one token both succeed with the same successor', async (t) => {
+  const { config, tokens, claims } = await offlineFlow(t)
+  const [a, b] = await Promise.all([
+    client.refreshTokenGrant(config, tokens.refresh_token),
+    client.refreshTokenGrant(config, tokens.refresh_token),
+  ])
+  assert.ok(a.refresh_token)
+  assert.equal(a.refresh_token, b.refresh_token, 'two refreshes inside the grace window got different successors')
+  assert.notEqual(a.refresh_token, tokens.refresh_token)
+  for (const r of [a, b]) {
+    assertRefreshedIDToken(r, claims, clients.basic.id)
+    await assertUserInfo(config, r, claims.sub)
+  }
+  // The common successor is the live token of the family.
+  const next = await client.refreshTokenGrant(config, a.refresh_token)
+  assert.ok(next.refresh_token)
+  assert.notEqual(next.refresh_token, a.refresh_token)
+})
+
+test('refresh_token: reuse after the grace window is invalid_grant and revokes the family', async (t) => {
+  const { config, tokens } = await offlineFlow(t)
+  const r1 = await client.refreshTokenGrant(config, tokens.refresh_token)
+  // Inside the window the rotated token still answers its successor.
+  const again = await client.refreshTokenGrant(config, tokens.refresh_token)
+  assert.equal(again.refresh_token, r1.refresh_token)
+
+  await sleep(refreshGraceMs + 400)
+  await rejectsWith(client.refreshTokenGrant(config, tokens.refresh_token), 'invalid_grant', 400)
+  // The successor, never used, went with its family.
+  await rejectsWith(client.refreshTokenGrant(config, r1.refresh_token), 'invalid_grant', 400)
+  const i = await client.tokenIntrospection(config, r1.refresh_token)
+  assert.deepEqual(i, { active: false })
+})
+
+test('introspection of access and refresh tokens; revocation makes them inactive', async (t) => {
+  const c = clients.basic
+  const { config, tokens, claims } = await offlineFlow(t)
+  const now = Math.floor(Date.now() / 1000)
+
+  const at = await client.tokenIntrospection(config, tokens.access_token)
+  assert.equal(at.active, true)
+  assert.equal(at.sub, claims.sub)
+  assert.equal(at.client_id, c.id)
+  assert.deepEqual(scopeSet(at.scope), scopeSet(OFFLINE_SCOPE))
+  assert.equal(typeof at.exp, 'number')
+  assert.ok(at.exp > now, `exp ${at.exp}`)
+  assert.equal(at.iss, issuer)
+  assert.equal(at.username, username)
+  assert.equal(at.token_type?.toLowerCase(), 'bearer')
+
+  const rt = await client.tokenIntrospection(config, tokens.refresh_token)
+  assert.equal(rt.active, true)
+  assert.equal(rt.sub, claims.sub)
+  assert.equal(rt.client_id, c.id)
+  assert.deepEqual(scopeSet(rt.scope), scopeSet(OFFLINE_SCOPE))
+  assert.equal(typeof rt.exp, 'number')
+  assert.ok(rt.exp > now, `exp ${rt.exp}`)
+
+  // Another client does not see them.
+  const other = (await discover(clients.post.id, clients.post.secret, client.ClientSecretPost(clients.post.secret))).config
+  assert.deepEqual(await client.tokenIntrospection(other, tokens.access_token), { active: false })
+  assert.deepEqual(await client.tokenIntrospection(other, tokens.refresh_token), { active: false })
+  // Unknown tokens are inactive; revoking one is 200.
+  assert.deepEqual(await client.tokenIntrospection(config, 'not-a-token'), { active: false })
+  assert.deepEqual(await client.tokenIntrospection(config, 'eyJhbGciOiJSUzI1NiJ9.e30.c2ln'), { active: false })
+  await client.tokenRevocation(config, 'not-a-token')
+
+  // Revoking the access token: inactive at once, refused at userinfo; the
+  // refresh token lives on.
+  await client.tokenRevocation(config, tokens.access_token, { token_type_hint: 'access_token' })
+  assert.deepEqual(await client.tokenIntrospection(config, tokens.access_token), { active: false })
+  await rejectsWith(client.fetchUserInfo(config, tokens.access_token, claims.sub), 'invalid_token', 401)
+  assert.equal((await client.tokenIntrospection(config, tokens.refresh_token)).active, true)
+
+  // Revoking the refresh token.
+  await client.tokenRevocation(config, tokens.refresh_token, { token_type_hint: 'refresh_token' })
+  assert.deepEqual(await client.tokenIntrospection(config, tokens.refresh_token), { active: false })
+  await rejectsWith(client.refreshTokenGrant(config, tokens.refresh_token), 'invalid_grant', 400)
+  // Revoking twice is still 200.
+  await client.tokenRevocation(config, tokens.refresh_token)
+})
+
+test('introspection needs client authentication: a public client is invalid_client', async (t) => {
+  const c = clients.public
+  const { config, tokens } = await fullFlow(t, { clientId: c.id, metadata: { token_endpoint_auth_method: 'none' }, auth: client.None() })
+  await rejectsWith(client.tokenIntrospection(config, tokens.access_token), 'invalid_client', 401)
+  // A public client may revoke its own token (RFC 7009 §5).
+  await client.tokenRevocation(config, tokens.access_token)
+  await rejectsWith(client.fetchUserInfo(config, tokens.access_token, client.skipSubjectCheck), 'invalid_token', 401)
+})
+
+test('revoking a refresh token revokes its family', async (t) => {
+  const { config, tokens } = await offlineFlow(t)
+  const r1 = await client.refreshTokenGrant(config, tokens.refresh_token)
+  const r2 = await client.refreshTokenGrant(config, r1.refresh_token)
+  // Revoke a rotated member: the live one goes too.
+  await client.tokenRevocation(config, r1.refresh_token)
+  await rejectsWith(client.refreshTokenGrant(config, r2.refresh_token), 'invalid_grant', 400)
+  for (const rt of [tokens.refresh_token, r1.refresh_token, r2.refresh_token]) {
+    assert.deepEqual(await client.tokenIntrospection(config, rt), { active: false })
+  }
+
+  // Revoke the live (first) token of a fresh family.
+  const second = await offlineFlow(t)
+  await client.tokenRevocation(second.config, second.tokens.refresh_token)
+  await rejectsWith(client.refreshTokenGrant(second.config, second.tokens.refresh_token), 'invalid_grant', 400)
+
+  // Another client's refresh token is not revoked by it.
+  const third = await offlineFlow(t)
+  const other = (await discover(clients.post.id, clients.post.secret, client.ClientSecretPost(clients.post.secret))).config
+  try {
+    await client.tokenRevocation(other, third.tokens.refresh_token)
+  } catch (err) {
+    // RFC 7009 §2.1 lets the server refuse (unauthorized_client).
+    const got = await oauthError(err)
+    assert.equal(got.error, 'unauthorized_client', `${got.status} ${got.error}: ${got.description}`)
+  }
+  assert.equal((await client.tokenIntrospection(third.config, third.tokens.refresh_token)).active, true)
+  const r = await client.refreshTokenGrant(third.config, third.tokens.refresh_token)
+  assert.ok(r.refresh_token)
+})
+
+test('client_credentials: an access token with the requested scope, no id_token or refresh_token', async () => {
+  const c = clients.service
+  const { config } = await discover(c.id, c.secret, client.ClientSecretBasic(c.secret))
+  const tokens = await client.clientCredentialsGrant(config, { scope: 'api:read' })
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer')
+  assert.ok(tokens.access_token)
+  assert.equal(tokens.scope, 'api:read')
+  assert.equal(tokens.id_token, undefined)
+  assert.equal(tokens.refresh_token, undefined)
+  assert.ok(tokens.expires_in > 0, `expires_in ${tokens.expires_in}`)
+
+  const i = await client.tokenIntrospection(config, tokens.access_token)
+  assert.equal(i.active, true)
+  assert.equal(i.client_id, c.id)
+  assert.equal(i.sub, c.id)
+  assert.equal(i.scope, 'api:read')
+  assert.equal(i.username, undefined, 'a client token has no user')
+
+  // Without scope: everything registered. client_secret_post works too.
+  const post = (await discover(c.id, c.secret, client.ClientSecretPost(c.secret))).config
+  const all = await client.clientCredentialsGrant(post)
+  assert.deepEqual(scopeSet(all.scope), ['api:read', 'api:write'])
+
+  // Outside the registration, or a user's scope: invalid_scope.
+  for (const scope of ['api:admin', 'api:read api:admin', 'openid', 'offline_access']) {
+    await rejectsWith(client.clientCredentialsGrant(config, { scope }), 'invalid_scope', 400)
+  }
+  // No user behind it: userinfo refuses it.
+  let err
+  try {
+    await client.fetchUserInfo(config, tokens.access_token, client.skipSubjectCheck)
+  } catch (e) {
+    err = e
+  }
+  assert.ok(err, 'userinfo accepted a client_credentials token')
+  const got = await oauthError(err)
+  assert.ok(['insufficient_scope', 'invalid_token'].includes(got.error), `${got.status} ${got.error}`)
+
+  // Revocation of the client token.
+  await client.tokenRevocation(config, tokens.access_token)
+  assert.deepEqual(await client.tokenIntrospection(config, tokens.access_token), { active: false })
+})
+
+test('client_credentials needs the grant: unauthorized_client', async () => {
+  const c = clients.basic
+  const { config } = await discover(c.id, c.secret, client.ClientSecretBasic(c.secret))
+  await rejectsWith(client.clientCredentialsGrant(config), 'unauthorized_client', 400)
+})
+
+// ---------------------------------------------------------------------------
+// private_key_jwt
+
+async function importSigningKey(jwk) {
+  return crypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+}
+
+function b64u(x) {
+  return Buffer.from(typeof x === 'string' ? x : new Uint8Array(x)).toString('base64url')
+}
+
+// signAssertion makes an RFC 7523 client assertion by hand (ES256; WebCrypto
+// returns r||s, which is the JWS form).
+async function signAssertion(jwk, claims) {
+  const key = await importSigningKey(jwk)
+  const header = { alg: 'ES256', typ: 'JWT', kid: jwk.kid }
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`
+  const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, key, new TextEncoder().encode(input))
+  return `${input}.${b64u(sig)}`
+}
+
+function assertionClaims(clientId, aud) {
+  const now = Math.floor(Date.now() / 1000)
+  return { iss: clientId, sub: clientId, aud, jti: client.randomState(), iat: now, nbf: now, exp: now + 60 }
+}
+
+// postAssertion posts a form authenticated by client_assertion.
+async function postAssertion(url, assertion, fields) {
+  const body = new URLSearchParams({
+    ...fields,
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  })
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body,
+    signal: AbortSignal.timeout(STEP_TIMEOUT_MS),
+  })
+  const text = await res.text()
+  let json
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, json, text }
+}
+
+async function pkjwtAuth(jwk = clients.pkjwt.jwk) {
+  return client.PrivateKeyJwt({ key: await importSigningKey(jwk), kid: jwk.kid })
+}
+
+test('private_key_jwt (ES256, registered jwks): code flow, refresh, introspection, revocation', async (t) => {
+  const c = clients.pkjwt
+  const metadata = { token_endpoint_auth_method: 'private_key_jwt' }
+  const { config, tokens, claims } = await offlineFlow(t, c, await pkjwtAuth(), metadata)
+  const r1 = await client.refreshTokenGrant(config, tokens.refresh_token)
+  assert.notEqual(r1.refresh_token, tokens.refresh_token)
+  assertRefreshedIDToken(r1, claims, c.id)
+  await assertUserInfo(config, r1, claims.sub)
+
+  const i = await client.tokenIntrospection(config, r1.access_token)
+  assert.equal(i.active, true)
+  assert.equal(i.client_id, c.id)
+  assert.equal(i.sub, claims.sub)
+  assert.equal((await client.tokenIntrospection(config, r1.refresh_token)).active, true)
+
+  await client.tokenRevocation(config, r1.refresh_token)
+  assert.deepEqual(await client.tokenIntrospection(config, r1.refresh_token), { active: false })
+  await rejectsWith(client.refreshTokenGrant(config, r1.refresh_token), 'invalid_grant', 400)
+})
+
+test('private_key_jwt: a key that is not registered, or a client secret, is invalid_client', async () => {
+  const c = clients.pkjwt
+  const metadata = { token_endpoint_auth_method: 'private_key_jwt' }
+  const stranger = (await discover(c.id, metadata, await pkjwtAuth(strangerJWK))).config
+  await rejectsWith(client.tokenIntrospection(stranger, 'not-a-token'), 'invalid_client', 401)
+  // The registered method is the only one.
+  const secret = (await discover(c.id, 'guessed-secret', client.ClientSecretBasic('guessed-secret'))).config
+  await rejectsWith(client.tokenIntrospection(secret, 'not-a-token'), 'invalid_client', 401)
+})
+
+test('private_key_jwt: a replayed assertion is refused; aud may be the issuer or the endpoint URL', async () => {
+  const c = clients.pkjwt
+  const base = issuer.replace(/\/$/, '')
+  const introspect = base + '/introspect'
+  const token = base + '/token'
+
+  // aud = the issuer, used twice at /introspect.
+  const a1 = await signAssertion(c.jwk, assertionClaims(c.id, issuer))
+  const first = await postAssertion(introspect, a1, { token: 'not-a-token' })
+  assert.equal(first.status, 200, first.text)
+  assert.deepEqual(first.json, { active: false })
+  const replay = await postAssertion(introspect, a1, { token: 'not-a-token' })
+  assert.equal(replay.status, 401, `replayed assertion: ${replay.status} ${replay.text}`)
+  assert.equal(replay.json?.error, 'invalid_client', replay.text)
+
+  // aud = the endpoint URL, used twice there.
+  const a2 = await signAssertion(c.jwk, assertionClaims(c.id, introspect))
+  const ok = await postAssertion(introspect, a2, { token: 'not-a-token' })
+  assert.equal(ok.status, 200, ok.text)
+  const again = await postAssertion(introspect, a2, { token: 'not-a-token' })
+  assert.equal(again.status, 401, `replayed assertion (aud ${introspect}): ${again.status} ${again.text}`)
+  assert.equal(again.json?.error, 'invalid_client', again.text)
+  // An assertion for /introspect is not accepted at /revoke (its aud names
+  // neither the issuer, the token endpoint nor /revoke).
+  const a2b = await signAssertion(c.jwk, assertionClaims(c.id, introspect))
+  const elsewhere = await postAssertion(base + '/revoke', a2b, { token: 'not-a-token' })
+  assert.equal(elsewhere.status, 401, `aud ${introspect} at /revoke: ${elsewhere.status} ${elsewhere.text}`)
+  assert.equal(elsewhere.json?.error, 'invalid_client', elsewhere.text)
+
+  // aud = the token endpoint: authenticated (the refresh token is bogus:
+  // invalid_grant), then the replay is invalid_client.
+  const a3 = await signAssertion(c.jwk, assertionClaims(c.id, token))
+  const t1 = await postAssertion(token, a3, { grant_type: 'refresh_token', refresh_token: 'bogus' })
+  assert.equal(t1.status, 400, t1.text)
+  assert.equal(t1.json?.error, 'invalid_grant', t1.text)
+  const t2 = await postAssertion(token, a3, { grant_type: 'refresh_token', refresh_token: 'bogus' })
+  assert.equal(t2.status, 401, t2.text)
+  assert.equal(t2.json?.error, 'invalid_client', t2.text)
+
+  // A foreign audience is refused.
+  const a4 = await signAssertion(c.jwk, assertionClaims(c.id, 'https://elsewhere.example'))
+  const foreign = await postAssertion(introspect, a4, { token: 'not-a-token' })
+  assert.equal(foreign.status, 401, foreign.text)
+  assert.equal(foreign.json?.error, 'invalid_client', foreign.text)
 })

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkeyid/latchkey/internal/testenv"
 )
@@ -43,13 +48,18 @@ const (
 	interopEmail   = "alice@example.com"
 	interopGroup   = "admins"
 	nodeTestScript = "interop.test.mjs"
+	// refreshGrace is tokens.refreshGraceWindow in the test config: short,
+	// so that the reuse test sleeps only just past it.
+	refreshGrace = time.Second
 )
 
 // TestOpenIDClient drives a running `latchkey serve` with openid-client v6:
 // discovery, code + PKCE with the login form posted, ID token signature
 // checked against jwks_uri, nonce/auth_time/acr/amr, userinfo, form_post,
 // iss on the callback, a wrong PKCE verifier, client_secret_basic,
-// client_secret_post and a public client (interop.test.mjs).
+// client_secret_post and a public client; refresh rotation with the
+// grace window and reuse detection, introspection, revocation,
+// client_credentials and private_key_jwt (interop.test.mjs).
 func TestOpenIDClient(t *testing.T) {
 	node := testenv.Program(t, "node")
 	npm := testenv.Program(t, "npm")
@@ -77,9 +87,11 @@ keys:
   encryptionKeys:
     - id: k1
       key: %s
+tokens:
+  refreshGraceWindow: %s
 logging:
   format: json
-`, issuer, addr, filepath.Join(dir, "latchkey.db"), devKey))
+`, issuer, addr, filepath.Join(dir, "latchkey.db"), devKey, refreshGrace))
 
 	lk := func(stdin string, args ...string) string {
 		t.Helper()
@@ -114,6 +126,24 @@ logging:
 		t.Errorf("clients create --public printed %q on stdout, want nothing", out)
 	}
 
+	// A service: client_credentials only, no redirect URI, scopes limited
+	// to its registration.
+	serviceMeta := writeFile(t, dir, "service.json", `{"grant_types":["client_credentials"],"scope":"api:read api:write"}`)
+	serviceSecret := oneLine(t, "clients create rp-service",
+		lk("", "clients", "create", "--id", "rp-service", "--metadata", serviceMeta))
+
+	// private_key_jwt: an ES256 key pair made here, the public JWK
+	// registered in jwks; no secret, so nothing on stdout.
+	privJWK, pubJWKS := es256KeyPair(t, "interop-es256")
+	pkjwtMeta := writeFile(t, dir, "pkjwt.json",
+		`{"token_endpoint_auth_method":"private_key_jwt","jwks":`+pubJWKS+`}`)
+	if out := strings.TrimSpace(lk("", "clients", "create", "--id", "rp-pkjwt", "--redirect-uri", redirectURI, "--metadata", pkjwtMeta)); out != "" {
+		t.Errorf("clients create (private_key_jwt) printed %q on stdout, want nothing", out)
+	}
+	// Another key pair, never registered: assertions signed with it must
+	// be refused.
+	strangerJWK, _ := es256KeyPair(t, "interop-es256")
+
 	srv := startServe(t, bin, cfg, addr)
 	srv.waitReady(t)
 
@@ -133,6 +163,12 @@ logging:
 		"INTEROP_CLIENT_POST_ID=rp-post",
 		"INTEROP_CLIENT_POST_SECRET="+postSecret,
 		"INTEROP_CLIENT_PUBLIC_ID=rp-public",
+		"INTEROP_CLIENT_SERVICE_ID=rp-service",
+		"INTEROP_CLIENT_SERVICE_SECRET="+serviceSecret,
+		"INTEROP_CLIENT_PKJWT_ID=rp-pkjwt",
+		"INTEROP_CLIENT_PKJWT_PRIVATE_JWK="+privJWK,
+		"INTEROP_STRANGER_PRIVATE_JWK="+strangerJWK,
+		"INTEROP_REFRESH_GRACE_MS="+strconv.FormatInt(refreshGrace.Milliseconds(), 10),
 		"NODE_NO_WARNINGS=1",
 	)
 	if err := runLogged(t, nodeTimeout, pkgDir, env, node,
@@ -142,6 +178,29 @@ logging:
 	if t.Failed() {
 		t.Logf("serve logs:\n%s", srv.logs.String())
 	}
+}
+
+// es256KeyPair returns a new P-256 key as a private JWK and a JWK Set
+// holding only its public half (both JSON, with kid, alg ES256, use sig).
+func es256KeyPair(t *testing.T, kid string) (private, publicSet string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.ES256), Use: "sig"}
+	priv, err := json.Marshal(jwk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(pub, []byte(`"d"`)) {
+		t.Fatal("the public JWK Set holds the private key")
+	}
+	return string(priv), string(pub)
 }
 
 // checkNodeVersion skips (or fails in CI) on a Node.js older than
