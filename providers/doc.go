@@ -20,6 +20,44 @@
 //	LogoutConnector    LogoutURL is where the browser goes to end the
 //	                   upstream session (RP-initiated logout).
 //
+// Connector types. A Type validates a connector's config (Validate: every
+// problem with its path relative to the config object, as FieldProblem)
+// and opens connectors (Open, no network I/O: upstreams are contacted
+// lazily). cmd builds a Registry (a plain map from type name to Type, no
+// init() registration) and opens each connector record with Deps: the
+// hardened HTTP client, the clock, a logger and a Sealer for what a
+// connector must read back later. An open Connector has an ID and a Name;
+// everything else is a capability found by type assertion.
+//
+// The login round trip. The broker generates state, nonce and the PKCE
+// verifier, stores them with the auth request, and calls LoginURL with a
+// LoginRequest (the S256 challenge, never the verifier). At the callback
+// it finds the auth request by state and calls HandleCallback with a
+// CallbackRequest carrying the query (or form_post form) and the stored
+// values; the connector checks state again, redeems the code with the
+// verifier, checks the nonce and returns an Identity whose ConnectorData
+// holds the upstream refresh token sealed with Deps.Sealer.
+//
+// Upstream errors the broker tells apart (errors.Is / errors.As):
+//
+//	ErrUpstreamUnavailable  *UnavailableError naming the connector: the
+//	                        upstream is down, hangs (bounded by the client
+//	                        timeout), fails, or its circuit breaker is
+//	                        open; show a page naming the provider
+//	*UpstreamError          the upstream answered error=... (access_denied
+//	                        when the user cancelled)
+//	ErrInvalidCallback      a check failed (state, iss, nonce, ID token,
+//	                        a refused code): start over
+//	*DeniedError            the connector's allow/deny rules refuse the
+//	                        user; Reason is the admin's text for the user
+//	ErrUpstreamUserGone     Refresh: the upstream refused the refresh token
+//	                        (invalid_grant); the downstream refresh fails
+//
+// Subpackages: mapping (CEL claim mapping and rules), upstream (the
+// resilient client: retries, circuit breaker, error classification,
+// sealed refresh tokens), providertest (a fake upstream and the contract
+// suite every callback connector passes), oidc, oauth2, local.
+//
 // Every method takes the request's context first. A connector's failure
 // that the user caused is ErrInvalidCredentials (one message for every
 // cause, so the answer does not reveal which usernames exist); ErrBusy
