@@ -7,9 +7,9 @@ set -euo pipefail
 need_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 # Debian packages the tests use (redis-server/redis-cli for throwaway and
-# cluster instances).
+# cluster instances; chromium for the browser test of logout in web/).
 missing=()
-for c in redis-server:redis-server redis-cli:redis-tools oathtool:oathtool; do
+for c in redis-server:redis-server redis-cli:redis-tools oathtool:oathtool slapd:slapd ldapadd:ldap-utils chromium:chromium; do
   need_cmd "${c%%:*}" || missing+=("${c##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
