@@ -20,8 +20,9 @@ var SupportedScopes = []string{"openid", "profile", "email", "groups", "offline_
 type Step string
 
 const (
-	StepLogin   Step = "login"
-	StepConsent Step = "consent"
+	StepLogin         Step = "login"
+	StepConsent       Step = "consent"
+	StepSelectAccount Step = "select-account"
 )
 
 // Result is what a step of the login answers. Exactly one of Redirect,
@@ -36,10 +37,8 @@ type Result struct {
 	// could not be trusted, or the request was lost.
 	Page *PageError
 
-	// Binding, when set, is a new binding cookie value to set.
-	Binding string
-	// SessionCookie, when set, is a new session cookie value to set.
-	SessionCookie string
+	// Cookies the answer sets or clears.
+	Cookies
 }
 
 // Redirect is an authorization response to deliver to the client.
@@ -88,8 +87,8 @@ func pageErr(status int, title, msg string, err error) Result {
 // caller's finding that a parameter other than client_id and redirect_uri
 // was repeated (params then holds first values): it is answered to the
 // verified redirect URI. binding is the browser's binding cookie ("" if
-// none), sessionCookie its session cookie.
-func (b *Broker) Authorize(ctx context.Context, params map[string]string, parseErr *oauth2.Error, binding, sessionCookie string) Result {
+// none), bs its session cookies.
+func (b *Broker) Authorize(ctx context.Context, params map[string]string, parseErr *oauth2.Error, binding string, bs BrowserSessions) Result {
 	ar, perr := oauth2.ParseAuthorizeRequest(params)
 	if parseErr != nil {
 		perr = parseErr
@@ -186,7 +185,7 @@ func (b *Broker) Authorize(ctx context.Context, params map[string]string, parseE
 		ACRValues: ar.ACRValues, Claims: ar.Claims, ConnectorID: ar.ConnectorID,
 		BindingHash: sha256Hex(binding), CreatedAt: b.now(),
 	}
-	next := b.dispatch(ctx, req, client, sessionCookie)
+	next := b.dispatch(ctx, req, client, bs.normalize())
 	next.Binding = res.Binding
 	return next
 }

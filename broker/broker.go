@@ -30,6 +30,7 @@ type Store interface {
 	GetRefreshToken(ctx context.Context, hash string) (storage.RefreshToken, error)
 	RotateRefreshToken(ctx context.Context, hash string, at time.Time, successor storage.RefreshToken) error
 	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error)
 	// Tx lets a change and the audit event describing it commit together.
 	Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Durable) error) error
 }
@@ -65,12 +66,22 @@ type Options struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 
-	// HTTPClient fetches client jwks_uri documents (private_key_jwt). It
-	// must be the hardened client of internal/httpclient; nil makes a
-	// default one.
+	// HTTPClient fetches client jwks_uri documents (private_key_jwt) and
+	// delivers back-channel logout tokens. It must be the hardened client
+	// of internal/httpclient; nil makes a default one.
 	HTTPClient *http.Client
 	// JWKSCacheTTL is how long a fetched client JWKS is used; default 5m.
 	JWKSCacheTTL time.Duration
+
+	// BackchannelAttempts is how many times a logout token is POSTed to a
+	// client that fails (network error, 5xx, 408, 429); default 4.
+	// BackchannelBackoff is the wait before the second attempt, doubling
+	// after each; default 1s.
+	BackchannelAttempts int
+	BackchannelBackoff  time.Duration
+	// Upstream ends upstream sessions when an SSO session ends; nil until
+	// a connector supports it (see UpstreamLogout).
+	Upstream UpstreamLogout
 
 	Clock  clock.Clock
 	Rand   io.Reader
@@ -94,6 +105,8 @@ type Broker struct {
 	refresh  refreshPolicy
 	http     *http.Client
 	jwks     *jwksCache
+	bc       *backchannel
+	upstream UpstreamLogout
 	clock    clock.Clock
 	rand     io.Reader
 	log      *slog.Logger
@@ -110,7 +123,14 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		issuer: o.Issuer, store: o.Store, eph: o.Ephemeral, sessions: o.Sessions, tokens: o.Tokens,
 		password: o.Password, reqTTL: o.AuthRequestTTL, codeTTL: o.CodeTTL, atTTL: o.AccessTokenTTL,
-		clock: o.Clock, rand: o.Rand, log: o.Logger,
+		clock: o.Clock, rand: o.Rand, log: o.Logger, upstream: o.Upstream,
+		bc: &backchannel{attempts: o.BackchannelAttempts, backoff: o.BackchannelBackoff},
+	}
+	if b.bc.attempts <= 0 {
+		b.bc.attempts = DefaultBackchannelAttempts
+	}
+	if b.bc.backoff <= 0 {
+		b.bc.backoff = DefaultBackchannelBackoff
 	}
 	if b.reqTTL <= 0 {
 		b.reqTTL = 10 * time.Minute

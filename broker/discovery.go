@@ -35,6 +35,11 @@ type Metadata struct {
 	ClaimsSupported                                    []string `json:"claims_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported         bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported,omitempty"`
+	EndSessionEndpoint                                 string   `json:"end_session_endpoint,omitempty"`
+	BackchannelLogoutSupported                         bool     `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported                  bool     `json:"backchannel_logout_session_supported,omitempty"`
+	FrontchannelLogoutSupported                        bool     `json:"frontchannel_logout_supported,omitempty"`
+	FrontchannelLogoutSessionSupported                 bool     `json:"frontchannel_logout_session_supported,omitempty"`
 	RequestParameterSupported                          bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
 }
@@ -47,6 +52,7 @@ const (
 	PathUserinfo      = "/userinfo"
 	PathIntrospect    = "/introspect"
 	PathRevoke        = "/revoke"
+	PathEndSession    = "/logout"
 	PathDiscoveryOIDC = "/.well-known/openid-configuration"
 	PathDiscoveryAS   = "/.well-known/oauth-authorization-server"
 )
@@ -105,5 +111,18 @@ func (m Metadata) WithCodeFlow() Metadata {
 		"name", "preferred_username", "email", "email_verified", "groups"}
 	m.AuthorizationResponseIssParameterSupported = true
 	m.ClaimsParameterSupported = true
+	return m
+}
+
+// WithLogout adds the three kinds of logout the broker performs:
+// RP-Initiated Logout 1.0 (end_session_endpoint), Back-Channel Logout 1.0
+// and Front-Channel Logout 1.0, both with the session id (logout tokens
+// carry sid and sub; front-channel URLs get iss and sid).
+func (m Metadata) WithLogout() Metadata {
+	m.EndSessionEndpoint = strings.TrimSuffix(m.Issuer, "/") + PathEndSession
+	m.BackchannelLogoutSupported = true
+	m.BackchannelLogoutSessionSupported = true
+	m.FrontchannelLogoutSupported = true
+	m.FrontchannelLogoutSessionSupported = true
 	return m
 }

@@ -15,26 +15,14 @@ import (
 )
 
 // dispatch decides the next step of a login from the stored request and
-// the browser's session. Every step ends here; only dispatch issues a
+// the browser's sessions. Every step ends here; only dispatch issues a
 // code, once, deleting the request in the same operation.
-func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.Client, sessionCookie string) Result {
+func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions) Result {
 	promptNone := slices.Contains(req.Prompt, oauth2.PromptNone)
 
 	if req.UserID == "" {
-		sess, err := b.sessions.Get(ctx, sessionCookie)
-		switch {
-		case err == nil && b.sessionSatisfies(req, sess):
-			req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = sess.UserID, sess.AuthTime, sess.AMR, sess.SID, sess.ConnectorID
-			req.SessionCookie = sessionCookie
-		case err != nil && !errors.Is(err, session.ErrNoSession):
-			return b.errorRedirect(req, oauth2.ErrServerError("", err))
-		case promptNone:
-			return b.errorRedirect(req, oauth2.ErrLoginRequired("the user is not signed in", nil))
-		default:
-			if err := b.saveRequest(ctx, req); err != nil {
-				return b.errorRedirect(req, oauth2.ErrServerError("", err))
-			}
-			return Result{Next: StepLogin, RequestID: req.ID}
+		if res, done := b.fromSession(ctx, req, client, bs, promptNone); done {
+			return res
 		}
 	}
 
@@ -55,30 +43,113 @@ func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.
 			if promptNone {
 				return b.errorRedirect(req, oauth2.ErrConsentRequired("the user has not granted these scopes", nil))
 			}
-			if err := b.saveRequest(ctx, req); err != nil {
-				return b.errorRedirect(req, oauth2.ErrServerError("", err))
-			}
-			return Result{Next: StepConsent, RequestID: req.ID}
+			return b.next(ctx, req, StepConsent)
 		}
 	}
 	return b.finish(ctx, req, client)
 }
 
-// sessionSatisfies: the session may sign this request in without asking
-// again (no prompt=login, max_age not exceeded, client's connectors).
-func (b *Broker) sessionSatisfies(req *AuthRequest, s session.Session) bool {
+// next stores the request and sends the browser to one of our pages.
+func (b *Broker) next(ctx context.Context, req *AuthRequest, step Step) Result {
+	if err := b.saveRequest(ctx, req); err != nil {
+		if errors.Is(err, errRequestExpired) {
+			return Result{Page: expiredPage(err)}
+		}
+		return b.errorRedirect(req, oauth2.ErrServerError("", err))
+	}
+	return Result{Next: step, RequestID: req.ID}
+}
+
+// fromSession signs the request in with the browser's active session
+// when it may (filling in req; done is false), or answers the step that
+// must come first: the account chooser, the password form, or, under
+// prompt=none, the error that says which interaction is needed.
+func (b *Broker) fromSession(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions, promptNone bool) (Result, bool) {
+	if req.AddAccount {
+		return b.next(ctx, req, StepLogin), true
+	}
+	sess, err := b.sessions.Get(ctx, bs.Active)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		return b.errorRedirect(req, oauth2.ErrServerError("", err)), true
+	}
+	active := err == nil
+
+	// prompt=select_account (never with none), or no active session in a
+	// browser that holds other accounts: the account chooser.
+	chooser := slices.Contains(req.Prompt, oauth2.PromptSelectAccount) && !req.AccountChosen
+	if chooser || !active {
+		accts, err := b.accounts(ctx, bs)
+		if err != nil {
+			return b.errorRedirect(req, oauth2.ErrServerError("", err)), true
+		}
+		switch {
+		case len(accts) > 0 && promptNone:
+			return b.errorRedirect(req, oauth2.ErrAccountSelectionRequired("the user must choose one of the accounts signed in", nil)), true
+		case len(accts) > 0 && (chooser || !req.AccountChosen):
+			return b.next(ctx, req, StepSelectAccount), true
+		}
+	}
+	if !active {
+		if promptNone {
+			return b.errorRedirect(req, oauth2.ErrLoginRequired("the user is not signed in", nil)), true
+		}
+		return b.next(ctx, req, StepLogin), true
+	}
+	switch b.sessionCheck(req, client, sess) {
+	case sessionNeedsLogin:
+		if promptNone {
+			return b.errorRedirect(req, oauth2.ErrLoginRequired("the user is not signed in", nil)), true
+		}
+		if req.AccountChosen && req.LoginHint == "" {
+			if u, err := b.store.GetUser(ctx, sess.UserID); err == nil {
+				req.LoginHint = u.Username
+			}
+		}
+		return b.next(ctx, req, StepLogin), true
+	case sessionNeedsInteraction:
+		if promptNone {
+			return b.errorRedirect(req, oauth2.ErrInteractionRequired("the user must sign in another way for this client", nil)), true
+		}
+		return b.next(ctx, req, StepLogin), true
+	}
+	req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = sess.UserID, sess.AuthTime, sess.AMR, sess.SID, sess.ConnectorID
+	req.SessionCookie = bs.Active
+	return Result{}, false
+}
+
+// sessionVerdict is what a session is worth for a request.
+type sessionVerdict int
+
+const (
+	sessionOK sessionVerdict = iota
+	// sessionNeedsLogin: the user must authenticate again (prompt=login,
+	// max_age exceeded): prompt=none answers login_required.
+	sessionNeedsLogin
+	// sessionNeedsInteraction: the session is fine, but was made through
+	// a connector this request or client does not accept: the user must
+	// sign in another way; prompt=none answers interaction_required.
+	sessionNeedsInteraction
+)
+
+// sessionCheck decides whether the session may sign this request in
+// without asking again.
+func (b *Broker) sessionCheck(req *AuthRequest, client storage.Client, s session.Session) sessionVerdict {
+	// Also after the account chooser: choosing is not signing in.
 	if slices.Contains(req.Prompt, oauth2.PromptLogin) {
-		return false
+		return sessionNeedsLogin
 	}
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1), also within the
 	// second of the last sign-in.
 	if req.MaxAge != nil && (*req.MaxAge == 0 || b.now().Sub(s.AuthTime) > time.Duration(*req.MaxAge)*time.Second) {
-		return false
+		return sessionNeedsLogin
 	}
 	if req.ConnectorID != "" && req.ConnectorID != s.ConnectorID {
-		return false
+		return sessionNeedsInteraction
 	}
-	return true
+	if len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, s.ConnectorID) {
+		return sessionNeedsInteraction
+	}
+	return sessionOK
 }
 
 func (b *Broker) needsConsent(ctx context.Context, req *AuthRequest) (bool, error) {

@@ -5,6 +5,24 @@
 // types and protocol rules live in broker/oauth2, token formats in
 // broker/token, signing keys in broker/keys.
 //
-// Today it also owns the provider metadata (discovery): the document lists
+// The state machine: /authorize stores the request and calls the
+// dispatcher, which looks at the request and the browser's sessions
+// (BrowserSessions: the active SSO session and the other accounts) and
+// answers the next step: the account chooser (StepSelectAccount), the
+// password form (StepLogin), the consent page (StepConsent), or the code.
+// Each step (SelectAccount, PasswordLogin, Consent) updates the stored
+// request and returns to the dispatcher; under prompt=none every step that
+// needs the user is an error instead (login_required, consent_required,
+// interaction_required, account_selection_required).
+//
+// The broker also decides and performs the end of SSO sessions (session/
+// only keeps their state): RP-initiated logout (Logout, ConfirmLogout),
+// revocation by an administrator (EndSession, EndSessions) and disabling
+// a user all end a session the same way: session-bound refresh tokens are
+// revoked, the upstream hook is called, back-channel logout tokens are
+// delivered in the background (WaitLogoutDeliveries), the front-channel
+// URLs are returned for the signed-out page, and session.ended is audited.
+//
+// It also owns the provider metadata (discovery): the document lists
 // exactly what is implemented.
 package broker

@@ -295,11 +295,11 @@ func (f *fixture) code(clientID, username, scope string) (string, string) {
 		"client_id": clientID, "redirect_uri": redirectURI, "response_type": "code", "scope": scope,
 		"state": "st", "nonce": "n0nce", "code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256",
 	}
-	res := f.b.Authorize(ctx, params, nil, "", "")
+	res := f.b.Authorize(ctx, params, nil, "", broker.BrowserSessions{})
 	if res.Next != broker.StepLogin || res.Binding == "" {
 		f.t.Fatalf("authorize: %+v (page %+v, redirect %+v)", res, res.Page, res.Redirect)
 	}
-	res2, _, err := f.b.PasswordLogin(ctx, res.RequestID, res.Binding, broker.CSRFToken(res.Binding, res.RequestID), "", username, testPassword, meta)
+	res2, _, err := f.b.PasswordLogin(ctx, res.RequestID, res.Binding, broker.CSRFToken(res.Binding, res.RequestID), broker.BrowserSessions{}, username, testPassword, meta)
 	if err != nil || res2.Redirect == nil || res2.Redirect.Params.Get("code") == "" {
 		f.t.Fatalf("password login: %v %+v (page %+v, redirect %+v)", err, res2, res2.Page, res2.Redirect)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/broker/token"
+	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -153,6 +154,16 @@ func (b *Broker) refreshGrant(ctx context.Context, client storage.Client, form u
 	}
 	if err != nil {
 		return nil, oauth2.ErrServerError("", fmt.Errorf("load user: %w", err))
+	}
+	// A session-bound token lives only as long as its SSO session: ending
+	// the session revokes it (endSession); a session that merely expired
+	// refuses it here.
+	if client.SessionBoundRefresh && rec.SID != "" {
+		if _, err := b.sessions.GetBySID(ctx, rec.SID); errors.Is(err, session.ErrNoSession) {
+			return nil, oauth2.ErrInvalidGrant(errRefreshInvalid, errors.New("the session of a session-bound refresh token ended"))
+		} else if err != nil {
+			return nil, oauth2.ErrServerError("", fmt.Errorf("load session: %w", err))
+		}
 	}
 
 	successor := b.refresh.successor(presented)

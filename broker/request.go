@@ -47,6 +47,12 @@ type AuthRequest struct {
 	SID          string    `json:"sid,omitempty"`
 	LoginConnID  string    `json:"login_connector,omitempty"`
 	ConsentGiven bool      `json:"consent_given,omitempty"`
+	// AccountChosen: the user picked an account on the account chooser
+	// (prompt=select_account is answered). AddAccount: the user chose
+	// "use another account": sign in with the form, and keep the
+	// browser's current account as another account.
+	AccountChosen bool `json:"account_chosen,omitempty"`
+	AddAccount    bool `json:"add_account,omitempty"`
 	// SessionCookie is the session this request rides on (not stored).
 	SessionCookie string `json:"-"`
 	// stored: the request is in the ephemeral store (finish must take it).

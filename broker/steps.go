@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/providers"
+	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -74,11 +75,10 @@ var ErrBadCredentials = errors.New("incorrect username or password")
 var ErrBusy = errors.New("the server is busy; try again in a moment")
 
 // PasswordLogin checks a username and password for request id and, on
-// success, renews the browser's session (sessionCookie, "" if none: see
-// session.Store.Renew) and continues the login. A failure returns
-// ErrBadCredentials or ErrBusy with the login view to render again, or a
-// page error.
-func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, sessionCookie, username, password string, meta RequestMeta) (Result, LoginView, error) {
+// success, signs the browser in (see signIn) and continues the login. bs
+// are the browser's session cookies. A failure returns ErrBadCredentials
+// or ErrBusy with the login view to render again, or a page error.
+func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs BrowserSessions, username, password string, meta RequestMeta) (Result, LoginView, error) {
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return Result{Page: perr}, LoginView{}, nil
@@ -101,7 +101,7 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, sessionCo
 	case err != nil:
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}
-	cookie, sess, err := b.sessions.Renew(ctx, sessionCookie, ident.Subject, LocalConnectorID, ident.AMR)
+	cookies, sess, err := b.signIn(ctx, req, bs, ident.Subject, LocalConnectorID, ident.AMR, meta)
 	if err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}
@@ -109,10 +109,78 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf, sessionCo
 		ClientID: client.ID, ConnectorID: LocalConnectorID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
 		Data: map[string]any{"sid": sess.SID, "amr": ident.AMR}})
 	req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = ident.Subject, sess.AuthTime, sess.AMR, sess.SID, LocalConnectorID
-	req.SessionCookie = cookie
-	res := b.dispatch(ctx, req, client, cookie)
-	res.SessionCookie = cookie
+	req.SessionCookie = cookies.SessionCookie
+	res := b.dispatch(ctx, req, client, BrowserSessions{Active: cookies.SessionCookie, Others: cookies.Others})
+	res.Cookies = mergeCookies(res.Cookies, cookies)
 	return res, LoginView{}, nil
+}
+
+// signIn records a sign-in of userID in a browser holding bs and returns
+// the cookies to set and the session. The session cookie value always
+// changes (session fixation; see session.Store.Renew).
+//
+//   - The active session is the same user's: it continues (same sid).
+//   - Another account of this browser is that user's: it continues and
+//     becomes the active one; the previous active one stays as another
+//     account.
+//   - A new user after "use another account" on the chooser: a new
+//     session, and the previous active one stays as another account.
+//   - A new user otherwise: a new session, and the previous active one
+//     ends (reason "replaced"), which notifies its clients.
+func (b *Broker) signIn(ctx context.Context, req *AuthRequest, bs BrowserSessions, userID, connectorID string, amr []string, meta RequestMeta) (Cookies, session.Session, error) {
+	bs = bs.normalize()
+	accts, err := b.accounts(ctx, bs)
+	if err != nil {
+		return Cookies{}, session.Session{}, err
+	}
+	var active *account
+	base := ""
+	for i := range accts {
+		a := &accts[i]
+		if a.active {
+			active = a
+		}
+		if a.sess.UserID == userID && base == "" {
+			base = a.cookie
+		}
+	}
+	keepActive := active != nil && active.cookie != base && (base != "" || req.AddAccount)
+	endActive := active != nil && active.cookie != base && !keepActive
+	cookie, sess, err := b.sessions.Renew(ctx, base, userID, connectorID, amr)
+	if err != nil {
+		return Cookies{}, session.Session{}, err
+	}
+	if endActive {
+		if _, _, _, err := b.endSession(ctx, active.sess.SID, ReasonReplaced, "user:"+userID, meta); err != nil {
+			b.log.ErrorContext(ctx, "end the replaced session", slog.Any("error", err))
+		}
+	}
+	c := Cookies{SessionCookie: cookie}
+	first := ""
+	if keepActive {
+		first = active.cookie
+	}
+	others := withOthers(bs.Others, first, base, bs.Active)
+	if !slices.Equal(others, bs.Others) {
+		c.SetOthers, c.Others = true, others
+	} else {
+		c.Others = bs.Others
+	}
+	return c, sess, nil
+}
+
+// mergeCookies is a with the cookies b sets and a does not.
+func mergeCookies(a, b Cookies) Cookies {
+	if a.Binding == "" {
+		a.Binding = b.Binding
+	}
+	if a.SessionCookie == "" && !a.ClearSession {
+		a.SessionCookie, a.ClearSession = b.SessionCookie, b.ClearSession
+	}
+	if !a.SetOthers {
+		a.SetOthers, a.Others = b.SetOthers, b.Others
+	}
+	return a
 }
 
 // ConsentPage returns what the consent page shows.
@@ -155,7 +223,7 @@ func (b *Broker) Consent(ctx context.Context, id, binding, csrf, sessionCookie s
 	if req.SessionCookie == "" {
 		req.SessionCookie = sessionCookie
 	}
-	return b.dispatch(ctx, req, client, sessionCookie)
+	return b.dispatch(ctx, req, client, BrowserSessions{Active: sessionCookie})
 }
 
 // RequestMeta is what the audit log records about the HTTP request.

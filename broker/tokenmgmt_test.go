@@ -317,3 +317,40 @@ func TestDiscovery(t *testing.T) {
 		}
 	}
 }
+
+func TestDiscoveryLogout(t *testing.T) {
+	md, err := broker.NewMetadata(testIssuer, []string{"RS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		md   broker.Metadata
+		want map[string]any
+	}{
+		{"code flow only", md.WithCodeFlow(), map[string]any{
+			"end_session_endpoint": nil, "backchannel_logout_supported": nil, "backchannel_logout_session_supported": nil,
+			"frontchannel_logout_supported": nil, "frontchannel_logout_session_supported": nil,
+		}},
+		{"with logout", md.WithCodeFlow().WithLogout(), map[string]any{
+			"end_session_endpoint": testIssuer + "/logout", "backchannel_logout_supported": true, "backchannel_logout_session_supported": true,
+			"frontchannel_logout_supported": true, "frontchannel_logout_session_supported": true,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.md.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				if !reflect.DeepEqual(got[k], v) {
+					t.Errorf("%s = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}

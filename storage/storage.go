@@ -60,6 +60,12 @@ type Durable interface {
 	// raced with it, and returns how many it revoked (0 for an unknown
 	// family).
 	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
+	// RevokeRefreshTokensBySID sets RevokedAt to at on every token of
+	// clientID issued under the SSO session sid (RefreshToken.SID) not yet
+	// revoked, including a successor inserted by a rotation that raced
+	// with it, and returns how many it revoked. An empty sid or client id
+	// revokes nothing.
+	RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error)
 
 	// GetKeys returns ErrNotFound before the first UpdateKeys.
 	GetKeys(ctx context.Context) (Keys, error)

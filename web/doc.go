@@ -4,8 +4,16 @@
 // request id, panic recovery, access log, security headers (CONTRACTS.md)
 // and a body-size limit.
 //
-// Routes served today: /healthz (process alive), /readyz (every store
-// answers; a failing one is named), /.well-known/openid-configuration and
+// Routes: /healthz (process alive), /readyz (every store answers; a
+// failing one is named), /.well-known/openid-configuration and
 // /.well-known/oauth-authorization-server (discovery, prepared bytes),
-// /keys (the JWKS, prepared bytes from broker/keys).
+// /keys (the JWKS, prepared bytes from broker/keys); with a broker:
+// /authorize, /login, /consent, /select-account (the account chooser),
+// /token, /userinfo, /introspect, /revoke, /logout (end_session_endpoint,
+// GET and POST; a POST is resumed as a GET on our origin so that the
+// SameSite=Lax cookies arrive) and /logout/confirm.
+//
+// Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
+// login or logout to the browser; latchkey_session names the active SSO
+// session; latchkey_accounts holds the browser's other accounts.
 package web

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/latchkeyid/latchkey/broker/keys"
 	"github.com/latchkeyid/latchkey/broker/token"
 	"github.com/latchkeyid/latchkey/internal/clock"
+	"github.com/latchkeyid/latchkey/internal/httpclient"
 	"github.com/latchkeyid/latchkey/internal/logging"
 	"github.com/latchkeyid/latchkey/internal/secretbox"
 	"github.com/latchkeyid/latchkey/internal/testenv"
@@ -42,6 +45,8 @@ type fixture struct {
 	issuer string
 	db     *sqlstore.Store
 	keys   *keys.Manager
+	broker *broker.Broker
+	eph    storage.Ephemeral
 	hasher *local.Hasher
 	logs   *lockedBuffer
 	// clock is the one clock of every component (store expiry, keys,
@@ -84,7 +89,12 @@ func newFixture(t *testing.T) *fixture {
 // (LATCHKEY_TEST_REDIS) for the ephemeral one, as in production. Redis
 // expires keys on its own clock, so tests on it must not rely on moving
 // the fixture's clock past a TTL.
-type backends struct{ postgres, redis bool }
+// https serves the pages as behind a TLS proxy (web.Options.HTTPS:
+// __Host- cookies, Secure, HSTS) although the test server speaks http.
+// localhost names the issuer http://localhost:PORT (the server still
+// listens on 127.0.0.1), so that a relying party on 127.0.0.1 is another
+// site for a browser.
+type backends struct{ postgres, redis, https, localhost bool }
 
 func newFixtureOn(t *testing.T, be backends) *fixture {
 	t.Helper()
@@ -124,6 +134,9 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	f.issuer = f.srv.URL
+	if be.localhost {
+		f.issuer = strings.Replace(f.srv.URL, "://127.0.0.1:", "://localhost:", 1)
+	}
 
 	issuer, err := token.New(token.Options{Issuer: f.issuer, Signer: km, IDTokenTTL: time.Hour, AccessTokenTTL: time.Hour, Clock: clk})
 	if err != nil {
@@ -139,13 +152,19 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		t.Cleanup(func() { rs.Close() })
 		eph = rs
 	}
+	f.eph = eph
 	b, err := broker.New(broker.Options{
 		Issuer: f.issuer, Store: db, Ephemeral: eph,
 		Sessions: session.NewStore(eph, session.Options{Clock: clk}),
 		Tokens:   issuer,
 		Password: local.New(accounts{db}, f.hasher, log),
-		Logger:   log,
-		Clock:    clk,
+		// The hardened client, allowed to reach the test receivers on
+		// loopback (CONTRACTS.md outbound.allowedNetworks).
+		HTTPClient: httpclient.New(httpclient.Options{Logger: log,
+			AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}),
+		BackchannelBackoff: 20 * time.Millisecond,
+		Logger:             log,
+		Clock:              clk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +173,9 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler, err = web.New(web.Options{Metadata: md.WithCodeFlow(), Keys: km, Broker: b, Logger: log, Clock: clk,
+	f.broker = b
+	handler, err = web.New(web.Options{Metadata: md.WithCodeFlow().WithLogout(), Keys: km, Broker: b, Logger: log, Clock: clk,
+		HTTPS:  be.https,
 		Checks: []web.Check{{Name: "durable", Ping: db.Ping}, {Name: "ephemeral", Ping: eph.Ping}}})
 	if err != nil {
 		t.Fatal(err)

@@ -15,10 +15,14 @@ import (
 )
 
 // Cookie names. Over https they carry the __Host- prefix (Secure, Path=/,
-// no Domain); plain-http development drops prefix and Secure.
+// no Domain); plain-http development drops prefix and Secure. The session
+// cookie names the browser's active SSO session; the accounts cookie
+// holds the cookie values of the other accounts signed in in this browser
+// (prompt=select_account), newest first, joined by ".".
 const (
-	bindingCookie = "latchkey_auth"
-	sessionCookie = "latchkey_session"
+	bindingCookie  = "latchkey_auth"
+	sessionCookie  = "latchkey_session"
+	accountsCookie = "latchkey_accounts"
 )
 
 func (s *Server) cookieName(base string) string {
@@ -41,6 +45,44 @@ func (s *Server) setCookie(w http.ResponseWriter, base, value string, maxAge int
 		Name: s.cookieName(base), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: s.https, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// clearCookie removes one of our cookies.
+func (s *Server) clearCookie(w http.ResponseWriter, base string) {
+	s.setCookie(w, base, "", -1)
+}
+
+// browserSessions reads the session and accounts cookies.
+func (s *Server) browserSessions(r *http.Request) broker.BrowserSessions {
+	bs := broker.BrowserSessions{Active: s.readCookie(r, sessionCookie)}
+	if v := s.readCookie(r, accountsCookie); v != "" && len(v) <= 1024 {
+		for _, c := range strings.Split(v, ".") {
+			if c != "" && len(bs.Others) < broker.MaxOtherAccounts {
+				bs.Others = append(bs.Others, c)
+			}
+		}
+	}
+	return bs
+}
+
+// applyCookies sets and clears what a broker answer says.
+func (s *Server) applyCookies(w http.ResponseWriter, c broker.Cookies) {
+	if c.Binding != "" {
+		s.setCookie(w, bindingCookie, c.Binding, int(s.broker.AuthRequestTTL().Seconds()))
+	}
+	switch {
+	case c.SessionCookie != "":
+		s.setCookie(w, sessionCookie, c.SessionCookie, 0)
+	case c.ClearSession:
+		s.clearCookie(w, sessionCookie)
+	}
+	if c.SetOthers {
+		if len(c.Others) == 0 {
+			s.clearCookie(w, accountsCookie)
+		} else {
+			s.setCookie(w, accountsCookie, strings.Join(c.Others, "."), 0)
+		}
+	}
 }
 
 func meta(r *http.Request) broker.RequestMeta {
@@ -81,7 +123,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		params = firstValues(raw)
 	}
-	res := s.broker.Authorize(r.Context(), params, dup, s.readCookie(r, bindingCookie), s.readCookie(r, sessionCookie))
+	res := s.broker.Authorize(r.Context(), params, dup, s.readCookie(r, bindingCookie), s.browserSessions(r))
 	s.deliver(w, r, res)
 }
 
@@ -99,12 +141,7 @@ func firstValues(v url.Values) map[string]string {
 
 // deliver turns a broker Result into the HTTP answer.
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request, res broker.Result) {
-	if res.Binding != "" {
-		s.setCookie(w, bindingCookie, res.Binding, int(s.broker.AuthRequestTTL().Seconds()))
-	}
-	if res.SessionCookie != "" {
-		s.setCookie(w, sessionCookie, res.SessionCookie, 0)
-	}
+	s.applyCookies(w, res.Cookies)
 	w.Header().Set("Cache-Control", "no-store")
 	switch {
 	case res.Page != nil:
@@ -139,7 +176,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, view, err := s.broker.PasswordLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
-		form.Get("csrf"), s.readCookie(r, sessionCookie), form.Get("username"), form.Get("password"), meta(r))
+		form.Get("csrf"), s.browserSessions(r), form.Get("username"), form.Get("password"), meta(r))
 	switch {
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")

@@ -37,7 +37,8 @@ func scriptHash(s string) string {
 }
 
 type pages struct {
-	login, consent, errorPage, formPost *template.Template
+	login, consent, errorPage, formPost     *template.Template
+	selectAccount, logoutConfirm, signedOut *template.Template
 }
 
 func parsePages() (*pages, error) {
@@ -57,6 +58,15 @@ func parsePages() (*pages, error) {
 		return nil, err
 	}
 	if p.errorPage, err = parse("error.html"); err != nil {
+		return nil, err
+	}
+	if p.selectAccount, err = parse("select_account.html"); err != nil {
+		return nil, err
+	}
+	if p.logoutConfirm, err = parse("logout_confirm.html"); err != nil {
+		return nil, err
+	}
+	if p.signedOut, err = parse("signed_out.html"); err != nil {
 		return nil, err
 	}
 	if p.formPost, err = template.ParseFS(templateFS, "templates/form_post.html"); err != nil {

@@ -25,6 +25,9 @@ var descriptiveMetadata = map[string]bool{
 	"initiate_login_uri": true, "sector_identifier_uri": true, "subject_type": true,
 	"token_endpoint_auth_signing_alg": true, "userinfo_signed_response_alg": true,
 	"default_acr_values": true, "request_uris": true,
+	// Always met: logout tokens carry sid and sub, front-channel logout
+	// URLs get iss and sid (docs/sessions.md).
+	"backchannel_logout_session_required": true, "frontchannel_logout_session_required": true,
 }
 
 // generateSecret returns a 256-bit client secret, base64url.

@@ -43,6 +43,7 @@ func newRoot(c *cli) *cobra.Command {
 		newAuditCmd(c),
 		newUsersCmd(c),
 		newClientsCmd(c),
+		newSessionsCmd(c),
 		newDemoAppCmd(c),
 		newVersionCmd(c),
 	)

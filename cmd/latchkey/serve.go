@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ func (c *cli) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	md = md.WithCodeFlow()
+	md = md.WithCodeFlow().WithLogout()
 	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil))
 	if err != nil {
 		return err
@@ -120,7 +121,10 @@ func (c *cli) serve(ctx context.Context) error {
 		slog.String("address", scheme+"://"+ln.Addr().String()), slog.String("issuer", cfg.Issuer),
 		slog.String("storage", a.db.Dialect()), slog.Bool("redis", cfg.Ephemeral.Redis != nil))
 	if !strings.HasPrefix(cfg.Issuer, "https://") {
-		a.log.Warn("issuer is plain http: cookies cannot be Secure; use this for local development only")
+		a.log.Warn("issuer is plain http: cookies cannot be Secure and lose their __Host- prefix; use this for local development only")
+		if !localIssuer(cfg.Issuer) {
+			a.log.Warn("issuer is plain http on a host that is not localhost: session cookies travel in clear text; serve it over https")
+		}
 	}
 
 	select {
@@ -137,8 +141,26 @@ func (c *cli) serve(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
+	if err := brk.WaitLogoutDeliveries(sctx); err != nil {
+		a.log.Warn("back-channel logout deliveries still pending at shutdown", slog.Any("error", err))
+	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// localIssuer reports whether the issuer's host is localhost or a
+// loopback address (plain http is then a local development setup).
+func localIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func sweep(ctx context.Context, e *sqlstore.Ephemeral, log *slog.Logger) {

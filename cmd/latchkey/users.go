@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/providers/local"
 	"github.com/latchkeyid/latchkey/storage"
 )
@@ -217,10 +218,14 @@ func newUsersCmd(c *cli) *cobra.Command {
 		Short: "disable a user: sign-in, sessions, userinfo and refresh stop working at once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.changeUser(cmd.Context(), disUser, "user.disabled", func(_ context.Context, u storage.User) (storage.User, error) {
+			ctx := cmd.Context()
+			if err := c.changeUser(ctx, disUser, "user.disabled", func(_ context.Context, u storage.User) (storage.User, error) {
 				u.Disabled = true
 				return u, nil
-			})
+			}); err != nil {
+				return err
+			}
+			return c.endUserSessions(ctx, disUser)
 		},
 	}
 	disable.Flags().StringVar(&disUser, "username", "", "user (required)")
@@ -301,6 +306,35 @@ func (c *cli) changeUser(ctx context.Context, username, event string, fn func(co
 		return fmt.Errorf("update user %q: %w", username, err)
 	}
 	_, err = fmt.Fprintf(c.stderr, "%s: %s\n", username, strings.TrimPrefix(event, "user."))
+	return err
+}
+
+// endUserSessions ends every SSO session of a user who was just disabled
+// (the broker notifies the clients and revokes session-bound refresh
+// tokens). The user is disabled already: sign-in, userinfo and refresh
+// refuse them whatever happens here.
+func (c *cli) endUserSessions(ctx context.Context, username string) error {
+	a, err := c.openApp(ctx, schemaRequire, true)
+	if err != nil {
+		return fmt.Errorf("%s is disabled, but their sessions were not ended: %w", username, err)
+	}
+	defer a.close()
+	u, err := a.userByName(ctx, username)
+	if err != nil {
+		return err
+	}
+	brk, err := a.sessionBroker(ctx)
+	if err != nil {
+		return fmt.Errorf("%s is disabled, but their sessions were not ended: %w", username, err)
+	}
+	n, err := brk.EndSessions(ctx, u.ID, broker.ReasonUserDisabled, "cli")
+	if err != nil {
+		return fmt.Errorf("%s is disabled, but ending their sessions failed: %w", username, err)
+	}
+	if err := a.waitLogouts(ctx, brk); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stderr, "%s: ended %d session(s)\n", username, n)
 	return err
 }
 

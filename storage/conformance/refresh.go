@@ -22,6 +22,8 @@ func durTestRefreshTokens(t *testing.T, open func(t *testing.T) storage.Durable)
 	t.Run("Rotate", func(t *testing.T) { durTestRefreshRotate(t, open) })
 	t.Run("RotateConcurrently", func(t *testing.T) { durTestRefreshRotateRace(t, open) })
 	t.Run("RevokeFamily", func(t *testing.T) { durTestRefreshRevoke(t, open) })
+	t.Run("RevokeBySID", func(t *testing.T) { durTestRefreshRevokeBySID(t, open) })
+	t.Run("RevokeBySIDWhileRotating", func(t *testing.T) { durTestRefreshRevokeBySIDRace(t, open) })
 	t.Run("Cascade", func(t *testing.T) { durTestRefreshCascade(t, open) })
 	t.Run("Tx", func(t *testing.T) { durTestRefreshTx(t, open) })
 }
@@ -326,4 +328,105 @@ func durTestRefreshTx(t *testing.T, open func(t *testing.T) storage.Durable) {
 	want.RotatedAt, want.SuccessorHash = durFixtureTime(62), "h-2"
 	durEqual(t, "token after a committed rotation", durGetRefresh(t, s, "h-1"), durNormRefresh(want))
 	durEqual(t, "successor after a committed rotation", durGetRefresh(t, s, "h-2"), durNormRefresh(succ))
+}
+
+func durTestRefreshRevokeBySID(t *testing.T, open func(t *testing.T) storage.Durable) {
+	s := open(t)
+	ctx := t.Context()
+	durRefreshOwners(t, s)
+	durWantErr(t, "create client 2", s.CreateClient(ctx, durClients.minimal("rc2")), nil)
+	mk := func(hash, family, client, sid string, revoked time.Time) storage.RefreshToken {
+		r := durMinimalRefresh(hash, family)
+		r.ClientID, r.SID, r.RevokedAt = client, sid, revoked
+		durWantErr(t, "create "+hash, s.CreateRefreshToken(ctx, r), nil)
+		return r
+	}
+	a1 := mk("a-1", "fam-a", "rc1", "sid-1", time.Time{})
+	a2 := mk("a-2", "fam-a", "rc1", "sid-1", time.Time{})
+	b1 := mk("b-1", "fam-b", "rc1", "sid-1", time.Time{})
+	old := mk("c-1", "fam-c", "rc1", "sid-1", durFixtureTime(1)) // revoked earlier: keeps its time
+	other := mk("d-1", "fam-d", "rc2", "sid-1", time.Time{})     // another client
+	elsewhere := mk("e-1", "fam-e", "rc1", "sid-2", time.Time{}) // another session
+	none := mk("f-1", "fam-f", "rc1", "", time.Time{})           // no session
+
+	n, err := s.RevokeRefreshTokensBySID(ctx, "rc1", "sid-1", durFixtureTime(50))
+	durWantErr(t, "revoke by sid", err, nil)
+	if n != 3 {
+		t.Fatalf("revoke by sid: %d revoked, want 3", n)
+	}
+	a1.RevokedAt, a2.RevokedAt, b1.RevokedAt = durFixtureTime(50), durFixtureTime(50), durFixtureTime(50)
+	for _, r := range []storage.RefreshToken{a1, a2, b1, old, other, elsewhere, none} {
+		durEqual(t, "after revoking sid-1 of rc1: "+r.Hash, durGetRefresh(t, s, r.Hash), durNormRefresh(r))
+	}
+	for _, tc := range []struct{ name, client, sid string }{
+		{"again", "rc1", "sid-1"},
+		{"empty sid", "rc1", ""},
+		{"empty client", "", "sid-2"},
+		{"unknown sid", "rc1", "sid-unknown"},
+	} {
+		n, err := s.RevokeRefreshTokensBySID(ctx, tc.client, tc.sid, durFixtureTime(51))
+		durWantErr(t, "revoke by sid, "+tc.name, err, nil)
+		if n != 0 {
+			t.Fatalf("revoke by sid, %s: %d revoked, want 0", tc.name, n)
+		}
+	}
+	for _, r := range []storage.RefreshToken{a1, other, elsewhere, none} {
+		durEqual(t, "after the no-op revocations: "+r.Hash, durGetRefresh(t, s, r.Hash), durNormRefresh(r))
+	}
+}
+
+// durTestRefreshRevokeBySIDRace revokes a session's tokens while another
+// goroutine keeps rotating one of them: afterwards every token of the
+// session is revoked (a successor inserted by a racing rotation too), and
+// the rotations stop with ErrConflict.
+func durTestRefreshRevokeBySIDRace(t *testing.T, open func(t *testing.T) storage.Durable) {
+	s := open(t)
+	ctx := t.Context()
+	durRefreshOwners(t, s)
+	first := durMinimalRefresh("r-000", "fam-r")
+	first.SID = "sid-r"
+	durWantErr(t, "create", s.CreateRefreshToken(ctx, first), nil)
+
+	var (
+		mu      sync.Mutex
+		hashes  = []string{first.Hash}
+		rotated = make(chan struct{}, 1)
+		wg      sync.WaitGroup
+		rotErr  error
+	)
+	wg.Go(func() {
+		cur := first.Hash
+		for i := 1; i < 10000; i++ {
+			succ := durMinimalRefresh(fmt.Sprintf("r-%03d", i), "fam-r")
+			succ.SID, succ.ParentHash = "sid-r", cur
+			err := s.RotateRefreshToken(ctx, cur, durFixtureTime(70), succ)
+			if errors.Is(err, storage.ErrConflict) {
+				return
+			}
+			if err != nil {
+				rotErr = err
+				return
+			}
+			mu.Lock()
+			hashes = append(hashes, succ.Hash)
+			mu.Unlock()
+			cur = succ.Hash
+			if i == 3 {
+				rotated <- struct{}{}
+			}
+		}
+		rotErr = errors.New("the rotations never stopped")
+	})
+	<-rotated
+	_, err := s.RevokeRefreshTokensBySID(ctx, "rc1", "sid-r", durFixtureTime(71))
+	durWantErr(t, "revoke by sid while rotating", err, nil)
+	wg.Wait()
+	if rotErr != nil {
+		t.Fatalf("rotating: %v", rotErr)
+	}
+	for _, h := range hashes {
+		if got := durGetRefresh(t, s, h); got.RevokedAt.IsZero() {
+			t.Errorf("token %s of the session is not revoked", h)
+		}
+	}
 }

@@ -133,13 +133,14 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string) (storage.Refre
 func (s *Store) RotateRefreshToken(ctx context.Context, hash string, at time.Time, successor storage.RefreshToken) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx *Store) error {
 		var got string
-		err := tx.tx.QueryRowContext(ctx,
+		q := tx.writer(ctx)
+		err := q.QueryRowContext(ctx,
 			`UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3
 			 WHERE hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING hash`,
 			hash, tx.timeArg(at), successor.Hash).Scan(&got)
 		if errors.Is(err, sql.ErrNoRows) {
 			var one int
-			err = tx.tx.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, hash).Scan(&one)
+			err = q.QueryRowContext(ctx, `SELECT 1 FROM refresh_tokens WHERE hash = $1`, hash).Scan(&one)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				return storage.ErrNotFound
@@ -151,7 +152,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, at time.Tim
 		if err != nil {
 			return err
 		}
-		if err := tx.insertRefresh(ctx, tx.tx, successor); err != nil {
+		if err := tx.insertRefresh(ctx, q, successor); err != nil {
 			return fmt.Errorf("insert successor %q: %w", successor.Hash, err)
 		}
 		return nil
@@ -182,6 +183,34 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, at tim
 		n, err := affected(res)
 		if err != nil {
 			return total, fmt.Errorf("revoke refresh family %q: %w", familyID, err)
+		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// RevokeRefreshTokensBySID revokes every token of the client issued under
+// the session sid not yet revoked, repeating the UPDATE like
+// RevokeRefreshFamily (a successor committed by a racing rotation carries
+// the same sid, and the next pass sees it).
+func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error) {
+	if clientID == "" || sid == "" {
+		return 0, nil
+	}
+	var total int64
+	for range maxRevokePasses {
+		res, err := s.writer(ctx).ExecContext(ctx,
+			`UPDATE refresh_tokens SET revoked_at = $3 WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL`,
+			sid, clientID, s.timeArg(at))
+		if err != nil {
+			return total, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return total, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
 		}
 		if n == 0 {
 			return total, nil
