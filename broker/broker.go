@@ -66,6 +66,9 @@ type Options struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 
+	// Limits are the rate limits and lockout; zero value: none.
+	Limits Limits
+
 	// HTTPClient fetches client jwks_uri documents (private_key_jwt) and
 	// delivers back-channel logout tokens. It must be the hardened client
 	// of internal/httpclient; nil makes a default one.
@@ -93,6 +96,7 @@ const LocalConnectorID = "local"
 
 // Broker is the OIDC provider core.
 type Broker struct {
+	limits Limits
 	issuer   string
 	store    Store
 	eph      storage.Ephemeral
@@ -169,6 +173,7 @@ func New(o Options) (*Broker, error) {
 	if b.refresh.absolute == 0 {
 		b.refresh.absolute = DefaultRefreshAbsoluteTTL
 	}
+	b.limits = o.Limits
 	b.http = o.HTTPClient
 	if b.http == nil {
 		b.http = httpclient.New(httpclient.Options{Logger: b.log})

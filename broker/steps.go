@@ -90,9 +90,17 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs
 	if b.password == nil || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, LocalConnectorID)) {
 		return pageErr(400, "Not available", "Password sign-in is not available for this application.", nil), LoginView{}, nil
 	}
+	if err := b.checkLoginLimits(ctx, username, meta.IP); err != nil {
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			return Result{}, view, rl
+		}
+		return pageErr(503, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", err), LoginView{}, nil
+	}
 	ident, err := b.password.Login(ctx, username, password)
 	switch {
 	case errors.Is(err, providers.ErrInvalidCredentials):
+		b.loginFailed(ctx, username, meta)
 		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: LocalConnectorID,
 			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"username": truncate(username, 64)}})
 		return Result{}, view, ErrBadCredentials
@@ -101,6 +109,7 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs
 	case err != nil:
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}
+	b.loginSucceeded(ctx, username)
 	cookies, sess, err := b.signIn(ctx, req, bs, ident.Subject, LocalConnectorID, ident.AMR, meta)
 	if err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil

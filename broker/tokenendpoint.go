@@ -23,6 +23,9 @@ func (b *Broker) Token(ctx context.Context, form url.Values, cc ClientCredential
 	if oerr != nil {
 		return nil, oerr
 	}
+	if oerr := b.checkTokenLimit(ctx, client.ID); oerr != nil {
+		return nil, oerr
+	}
 	grant := form.Get("grant_type")
 	switch grant {
 	case "":

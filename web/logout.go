@@ -30,7 +30,7 @@ func (s *Server) selectAccountSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.broker.SelectAccount(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.browserSessions(r), form.Get("sid"), form.Get("action") == "another", meta(r))
+		s.browserSessions(r), form.Get("sid"), form.Get("action") == "another", s.meta(r))
 	s.deliver(w, r, res)
 }
 
@@ -83,7 +83,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		}
 		params = stashed
 	}
-	s.deliverLogout(w, r, s.broker.Logout(r.Context(), params, s.readCookie(r, bindingCookie), s.browserSessions(r), meta(r)))
+	s.deliverLogout(w, r, s.broker.Logout(r.Context(), params, s.readCookie(r, bindingCookie), s.browserSessions(r), s.meta(r)))
 }
 
 // logoutConfirm serves POST /logout/confirm, the confirmation form.
@@ -94,7 +94,7 @@ func (s *Server) logoutConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := s.broker.ConfirmLogout(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.browserSessions(r), form.Get("action") == "logout", meta(r))
+		s.browserSessions(r), form.Get("action") == "logout", s.meta(r))
 	s.deliverLogout(w, r, res)
 }
 

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -85,10 +86,12 @@ func (s *Server) applyCookies(w http.ResponseWriter, c broker.Cookies) {
 	}
 }
 
-func meta(r *http.Request) broker.RequestMeta {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
+// meta is what the audit log records about a request. The client IP
+// comes from the trusted-proxy rules only (internal/clientip).
+func (s *Server) meta(r *http.Request) broker.RequestMeta {
+	ip := ""
+	if a := s.ips.ClientIP(r); a.IsValid() {
+		ip = a.String()
 	}
 	ua := r.UserAgent()
 	if len(ua) > 256 {
@@ -143,6 +146,9 @@ func firstValues(v url.Values) map[string]string {
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request, res broker.Result) {
 	s.applyCookies(w, res.Cookies)
 	w.Header().Set("Cache-Control", "no-store")
+	if redirectIsServerError(res) && s.unavailablePage(w, r, http.StatusInternalServerError, errors.New("server_error redirect")) {
+		return
+	}
 	switch {
 	case res.Page != nil:
 		s.renderError(w, r, res.Page)
@@ -176,8 +182,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, view, err := s.broker.PasswordLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
-		form.Get("csrf"), s.browserSessions(r), form.Get("username"), form.Get("password"), meta(r))
+		form.Get("csrf"), s.browserSessions(r), form.Get("username"), form.Get("password"), s.meta(r))
+	var limited *broker.RateLimitedError
 	switch {
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
+		msg := "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		s.render(w, r, http.StatusTooManyRequests, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": msg})
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")
 		s.render(w, r, http.StatusServiceUnavailable, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "The server is busy. Please try again in a moment."})
@@ -207,12 +218,16 @@ func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	approve := form.Get("action") == "approve"
 	res := s.broker.Consent(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.readCookie(r, sessionCookie), approve, meta(r))
+		s.readCookie(r, sessionCookie), approve, s.meta(r))
 	s.deliver(w, r, res)
 }
 
 // writeOAuthError answers a JSON endpoint with an RFC 6749 §5.2 error.
 func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
+	if ue, ok := s.unavailableError(r, e); ok {
+		w.Header().Set("Retry-After", outageRetryAfter)
+		e = ue
+	}
 	if e.Cause != nil || e.Status >= 500 {
 		lvl := slog.LevelInfo
 		if e.Status >= 500 {
@@ -224,6 +239,9 @@ func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, e *oaut
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
 	status := e.Status
 	if status == 0 {
 		status = http.StatusBadRequest
@@ -250,7 +268,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, cerr)
 		return
 	}
-	resp, oerr := s.broker.Token(r.Context(), form, cc, meta(r))
+	resp, oerr := s.broker.Token(r.Context(), form, cc, s.meta(r))
 	if oerr != nil {
 		s.writeOAuthError(w, r, oerr)
 		return
@@ -327,6 +345,10 @@ func isFormBody(r *http.Request) bool {
 
 // bearerError answers per RFC 6750 §3 with WWW-Authenticate.
 func (s *Server) bearerError(w http.ResponseWriter, r *http.Request, e *oauth2.Error) {
+	if ue, ok := s.unavailableError(r, e); ok {
+		w.Header().Set("Retry-After", outageRetryAfter)
+		e = ue
+	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	status := e.Status

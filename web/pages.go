@@ -94,6 +94,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, pe *broker.PageError) {
+	if s.unavailablePage(w, r, pe.Status, pe.Err) {
+		return
+	}
 	if pe.Err != nil {
 		lvl := slog.LevelInfo
 		if pe.Status >= 500 {

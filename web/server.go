@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchkeyid/latchkey/internal/clientip"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -39,9 +41,12 @@ type Options struct {
 	JWKSMaxAge   time.Duration // Cache-Control max-age of /keys; default 1h
 	CheckTimeout time.Duration // per readiness check; default 2s
 	HTTPS        bool          // served over https (behind a proxy): send HSTS
-	Logger       *slog.Logger
-	Clock        clock.Clock
-	Rand         io.Reader
+	// TrustedProxies may set X-Forwarded-For (http.trustedProxies); the
+	// client IP in audit events and rate limits is resolved with them.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+	Clock          clock.Clock
+	Rand           io.Reader
 }
 
 // Server is the public http.Handler.
@@ -58,6 +63,8 @@ type Server struct {
 	discovery    []byte
 	broker       *broker.Broker
 	pages        *pages
+	outage       outageState
+	ips          clientip.Resolver
 	handler      http.Handler
 }
 
@@ -68,7 +75,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		log: o.Logger, clock: o.Clock, rand: o.Rand, keys: o.Keys, checks: o.Checks,
-		broker: o.Broker, maxBody: o.MaxBodyBytes, jwksMaxAge: o.JWKSMaxAge, checkTimeout: o.CheckTimeout, https: o.HTTPS,
+		broker: o.Broker, ips: clientip.Resolver{Trusted: o.TrustedProxies}, maxBody: o.MaxBodyBytes, jwksMaxAge: o.JWKSMaxAge, checkTimeout: o.CheckTimeout, https: o.HTTPS,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -19,7 +19,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, cerr)
 		return
 	}
-	resp, oerr := s.broker.Introspect(r.Context(), form, cc, meta(r))
+	resp, oerr := s.broker.Introspect(r.Context(), form, cc, s.meta(r))
 	if oerr != nil {
 		s.writeOAuthError(w, r, oerr)
 		return
@@ -41,7 +41,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.writeOAuthError(w, r, cerr)
 		return
 	}
-	if oerr := s.broker.Revoke(r.Context(), form, cc, meta(r)); oerr != nil {
+	if oerr := s.broker.Revoke(r.Context(), form, cc, s.meta(r)); oerr != nil {
 		s.writeOAuthError(w, r, oerr)
 		return
 	}

@@ -48,6 +48,9 @@ type Error struct {
 	URI         string
 	Status      int
 	Cause       error
+	// RetryAfter, when > 0, is the Retry-After header value in seconds
+	// (429 and 503 answers).
+	RetryAfter int
 }
 
 // Error returns code, description and cause, for logs.

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/latchkeyid/latchkey/broker/keys"
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/internal/config"
@@ -158,6 +160,10 @@ func openEphemeral(ctx context.Context, cfg *config.Config, db *sqlstore.Store, 
 		}
 		o.TLS = tc
 	}
+	// go-redis logs dial failures through a package-level logger (the
+	// library offers no per-client one): send them to our slog handler so
+	// they are structured and carry no surprises on stderr.
+	redis.SetLogger(redisLogger{log})
 	s, err := redisstore.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("ephemeral store: %w", err)
@@ -200,4 +206,11 @@ func (a *app) keyManager(ctx context.Context) (*keys.Manager, error) {
 func retireAfter(t config.Tokens, checkInterval time.Duration) time.Duration {
 	longest := max(t.IDTokenTTL, t.AccessTokenTTL)
 	return longest + checkInterval + 5*time.Minute
+}
+
+// redisLogger adapts slog to go-redis's internal logging interface.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }

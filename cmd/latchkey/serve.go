@@ -73,11 +73,12 @@ func (c *cli) serve(ctx context.Context) error {
 			{Name: "durable", Ping: a.db.Ping},
 			{Name: "ephemeral", Ping: a.eph.Ping},
 		},
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes.Int64(),
-		JWKSMaxAge:   jwksMaxAge,
-		HTTPS:        strings.HasPrefix(cfg.Issuer, "https://"),
-		Logger:       a.log,
-		Clock:        a.clock,
+		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes.Int64(),
+		TrustedProxies: cfg.HTTP.TrustedProxies,
+		JWKSMaxAge:     jwksMaxAge,
+		HTTPS:          strings.HasPrefix(cfg.Issuer, "https://"),
+		Logger:         a.log,
+		Clock:          a.clock,
 	})
 	if err != nil {
 		return err

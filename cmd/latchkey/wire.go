@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/latchkeyid/latchkey/internal/config"
+	"github.com/latchkeyid/latchkey/internal/ratelimit"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/keys"
@@ -50,7 +52,12 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher) (*broker.Broker,
 		return nil, fmt.Errorf("keys.encryptionKeys[0]: %w", err)
 	}
 	o := a.cfg.Outbound
+	limits, err := a.brokerLimits()
+	if err != nil {
+		return nil, err
+	}
 	return broker.New(broker.Options{
+		Limits:             limits,
 		Issuer:             a.cfg.Issuer,
 		Store:              a.db,
 		Ephemeral:          a.eph,
@@ -70,4 +77,37 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher) (*broker.Broker,
 		Clock:  a.clock,
 		Logger: a.log,
 	})
+}
+
+// brokerLimits builds the rate limits and the lockout from limits.* over
+// the ephemeral store, so every replica shares them.
+func (a *app) brokerLimits() (broker.Limits, error) {
+	l := a.cfg.Limits
+	rule := func(name string, r config.LimitRule) ratelimit.Rule {
+		return ratelimit.Rule{Name: name, Limit: r.Limit, Window: r.Window, FailOpen: r.FailOpen}
+	}
+	rules := ratelimit.Rules{
+		LoginIP:           rule(ratelimit.NameLoginIP, l.LoginPerIP),
+		LoginAccount:      rule(ratelimit.NameLoginAccount, l.LoginPerAccount),
+		FactorAccount:     rule(ratelimit.NameFactorAccount, l.FactorPerAccount),
+		TokenClient:       rule(ratelimit.NameTokenClient, l.TokenPerClient),
+		RecoveryAccount:   rule(ratelimit.NameRecoveryAccount, l.RecoveryPerAccount),
+		RegistrationIP:    rule(ratelimit.NameRegistrationIP, l.RegistrationPerIP),
+		EnrollmentAccount: rule(ratelimit.NameEnrollmentAccount, l.EnrollmentPerAccount),
+	}
+	if err := rules.Validate(); err != nil {
+		return broker.Limits{}, fmt.Errorf("limits: %w", err)
+	}
+	opts := ratelimit.Options{Clock: a.clock, Logger: a.log}
+	out := broker.Limits{Limiter: ratelimit.New(a.eph, opts), Rules: rules}
+	if l.Lockout.Threshold > 0 {
+		lo, err := ratelimit.NewLockout(a.eph, ratelimit.LockoutPolicy{
+			Threshold: l.Lockout.Threshold, Base: l.Lockout.BaseDelay, Max: l.Lockout.MaxDelay, QuietPeriod: l.Lockout.QuietPeriod,
+		}, opts)
+		if err != nil {
+			return broker.Limits{}, fmt.Errorf("limits.lockout: %w", err)
+		}
+		out.Lockout = lo
+	}
+	return out, nil
 }
