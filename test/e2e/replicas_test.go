@@ -57,6 +57,7 @@ clients:
   - client_id: app
     client_secret: app-secret
     redirect_uris: [https://app.example/cb]
+    post_logout_redirect_uris: [https://app.example/bye]
 `, issuer, addr, dsn, strings.Join(addrs, ", "), prefix, devKey)
 		servers = append(servers, startServe(t, writeFile(t, dir, fmt.Sprintf("r%d.yaml", i), cfg), addr))
 	}
@@ -131,12 +132,11 @@ clients:
 		t.Fatalf("userinfo on B: %v", err)
 	}
 
-	// A dies; B carries on with the same session, chain and keys.
-	_ = syscall.Kill(servers[0].cmd.Process.Pid, syscall.SIGKILL)
-	<-servers[0].done
-	via(1)
+	// The SSO session lives in Redis: A signs the browser in again
+	// without a password, with the same sid.
+	via(0)
 	resp, _ = fetch(t, browser, "GET", conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)), nil)
-	code2 := callbackCode(t, resp, "s2") // no password: the SSO session lives in Redis
+	code2 := callbackCode(t, resp, "s2")
 	tok3, err := conf.Exchange(ctx, code2, oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("token on B after A died: %v", err)
@@ -152,7 +152,34 @@ clients:
 	_ = idt.Claims(&c1)
 	_ = idt3.Claims(&c3)
 	if c1.SID == "" || c1.SID != c3.SID || c1.AuthTime != c3.AuthTime {
-		t.Errorf("session not shared: first %+v, after failover %+v", c1, c3)
+		t.Errorf("session not shared: first %+v, on A %+v", c1, c3)
+	}
+
+	// Logout on B ends the session for A too.
+	via(1)
+	resp, _ = fetch(t, browser, "GET", issuer+"/logout?id_token_hint="+url.QueryEscape(tok3.Extra("id_token").(string))+
+		"&post_logout_redirect_uri="+url.QueryEscape("https://app.example/bye")+"&state=bye", nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "https://app.example/bye?state=bye" {
+		t.Fatalf("logout on B: %d %q", resp.StatusCode, loc)
+	}
+	via(0)
+	resp, page = fetch(t, browser, "GET", conf.AuthCodeURL("s3", oauth2.S256ChallengeOption(verifier)), nil)
+	if resp.StatusCode != 200 || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("after logout on B, A still signs the browser in: %d", resp.StatusCode)
+	}
+
+	// A dies by SIGKILL; B carries on: a new sign-in, and the refresh
+	// chain A rotated.
+	_ = syscall.Kill(servers[0].cmd.Process.Pid, syscall.SIGKILL)
+	<-servers[0].done
+	via(1)
+	form = url.Values{"username": {"alice"}, "password": {"pw-alice-1"}}
+	for _, m := range regexp.MustCompile(`name="(req|csrf)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], m[2])
+	}
+	resp, _ = fetch(t, browser, "POST", issuer+"/login", form)
+	if _, err := conf.Exchange(ctx, callbackCode(t, resp, "s3"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("token on B after A died: %v", err)
 	}
 	if _, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok2.RefreshToken}).Token(); err != nil {
 		t.Fatalf("refresh of A's successor on B: %v", err)
