@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -34,6 +35,47 @@ type Contract struct {
 	// OpenID says the connector verifies ID tokens: the nonce, unknown
 	// key, alg none and missing ID token cases run.
 	OpenID bool
+
+	// Upstream are options for the fake: the provider's dialect (paths,
+	// answer shapes, ID token issuer). None: the generic fake.
+	Upstream []Option
+	// Want is what the connector must make of Alice (ConnectorData aside);
+	// nil is WantIdentity. For upstreams that know less of a user (no
+	// username or groups).
+	Want func() providers.Identity
+	// Refresh says how the connector re-checks a user; the zero value is
+	// RefreshRotates.
+	Refresh RefreshStyle
+	// NameAtFirstLoginOnly says the upstream sends the user's name only at
+	// the first login (Sign in with Apple): Refresh keeps the name it had,
+	// and the refresh case changes the email instead.
+	NameAtFirstLoginOnly bool
+	// NoHints says the upstream takes no login_hint or prompt: that case
+	// is skipped even with OpenID.
+	NoHints bool
+}
+
+// RefreshStyle is how a connector re-checks a user at the upstream.
+type RefreshStyle int
+
+const (
+	// RefreshRotates: the refresh token grant, and the upstream rotates
+	// refresh tokens (a spent one gets invalid_grant).
+	RefreshRotates RefreshStyle = iota
+	// RefreshReusesToken: the refresh token grant, and the refresh token
+	// stays valid (no new one comes back).
+	RefreshReusesToken
+	// RefreshByAccessToken: no refresh tokens; the connector re-reads the
+	// user with the access token it kept (the token endpoint is not
+	// called).
+	RefreshByAccessToken
+)
+
+func (c Contract) want() providers.Identity {
+	if c.Want != nil {
+		return c.Want()
+	}
+	return WantIdentity()
 }
 
 // WantIdentity is what a connector must make of Alice (ConnectorData
@@ -62,7 +104,7 @@ type harness struct {
 
 func newHarness(t *testing.T, c Contract) *harness {
 	t.Helper()
-	h := &harness{t: t, up: NewUpstream(t), logs: &LogBuffer{}, secrets: NewLoginSecrets()}
+	h := &harness{t: t, up: NewUpstream(t, c.Upstream...), logs: &LogBuffer{}, secrets: NewLoginSecrets()}
 	h.conn = c.Open(t, h.up.URL, NewDeps(t, h.logs))
 	t.Cleanup(h.checkNoSecrets)
 	return h
@@ -114,11 +156,12 @@ func (h *harness) loginURL(req providers.LoginRequest) (string, error) {
 }
 
 // authorize plays the browser at the upstream's authorization endpoint
-// and returns the query the upstream sent back to the callback.
+// and returns the query the upstream sent back to the callback, or the
+// form it had the browser post there (response_mode=form_post).
 func (h *harness) authorize(loginURL string) url.Values {
 	h.t.Helper()
-	if !strings.HasPrefix(loginURL, h.up.URL+AuthorizePath+"?") {
-		h.t.Fatalf("login URL %q is not the upstream's authorization endpoint %s", loginURL, h.up.URL+AuthorizePath)
+	if !strings.HasPrefix(loginURL, h.up.AuthorizeURL()+"?") {
+		h.t.Fatalf("login URL %q is not the upstream's authorization endpoint %s", loginURL, h.up.AuthorizeURL())
 	}
 	browser := &http.Client{
 		Timeout:       5 * time.Second,
@@ -127,6 +170,21 @@ func (h *harness) authorize(loginURL string) url.Values {
 	resp, err := browser.Get(loginURL)
 	if err != nil {
 		h.t.Fatalf("authorize: %v", err)
+	}
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		page, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			h.t.Fatalf("authorize: read the form_post page: %v", err)
+		}
+		action, form, err := ParseFormPost(page)
+		if err != nil {
+			h.t.Fatalf("authorize answered 200 without a form_post form: %v", err)
+		}
+		if action != CallbackURL {
+			h.t.Fatalf("upstream posts the browser to %q, not the callback", action)
+		}
+		return form
 	}
 	resp.Body.Close()
 	loc, err := url.Parse(resp.Header.Get("Location"))
@@ -249,9 +307,11 @@ func allFaults(f Fault) map[string]Fault {
 // RunCallbackContract runs the contract every callback connector passes.
 func RunCallbackContract(t *testing.T, c Contract) {
 	type tcase struct {
-		name   string
-		openID bool // only for connectors that verify ID tokens
-		run    func(t *testing.T, h *harness)
+		name    string
+		openID  bool // only for connectors that verify ID tokens
+		hints   bool // only for upstreams that take login_hint and prompt
+		rotates bool // only for upstreams that rotate refresh tokens
+		run     func(t *testing.T, h *harness)
 	}
 	cases := []tcase{
 		{name: "happy path", run: func(t *testing.T, h *harness) {
@@ -277,8 +337,8 @@ func RunCallbackContract(t *testing.T, c Contract) {
 			if err != nil {
 				t.Fatalf("HandleCallback: %v", err)
 			}
-			if got := withoutData(id); !reflect.DeepEqual(got, WantIdentity()) {
-				t.Fatalf("identity:\n got %#v\nwant %#v", got, WantIdentity())
+			if got := withoutData(id); !reflect.DeepEqual(got, c.want()) {
+				t.Fatalf("identity:\n got %#v\nwant %#v", got, c.want())
 			}
 			tok := h.up.LastToken()
 			for k, v := range map[string]string{"grant_type": "authorization_code", "redirect_uri": CallbackURL, "code_verifier": h.secrets.Verifier} {
@@ -287,7 +347,7 @@ func RunCallbackContract(t *testing.T, c Contract) {
 				}
 			}
 			if len(id.ConnectorData) == 0 {
-				t.Fatalf("ConnectorData is empty: the upstream refresh token was not kept")
+				t.Fatalf("ConnectorData is empty: the upstream refresh (or access) token was not kept")
 			}
 			for _, rt := range h.up.RefreshTokens() {
 				if bytes.Contains(id.ConnectorData, []byte(rt)) {
@@ -295,7 +355,7 @@ func RunCallbackContract(t *testing.T, c Contract) {
 				}
 			}
 		}},
-		{name: "login hint and prompt are passed", openID: true, run: func(t *testing.T, h *harness) {
+		{name: "login hint and prompt are passed", openID: true, hints: true, run: func(t *testing.T, h *harness) {
 			req := h.loginRequest()
 			req.LoginHint, req.Prompt = "alice@example.com", "login"
 			u, err := h.loginURL(req)
@@ -428,27 +488,49 @@ func RunCallbackContract(t *testing.T, c Contract) {
 		}},
 		{name: "refresh", run: func(t *testing.T, h *harness) {
 			id := h.signIn()
-			h.up.SetClaim(Alice().Subject, "name", "Alice Renamed")
+			want := c.want()
+			if c.NameAtFirstLoginOnly {
+				h.up.SetClaim(Alice().Subject, "email", "alice@new.example.com")
+				want.Email = "alice@new.example.com"
+			} else {
+				h.up.SetClaim(Alice().Subject, "name", "Alice Renamed")
+				want.Name = "Alice Renamed"
+			}
+			tokenCalls, userCalls := h.up.Requests(TokenPath), h.up.Requests(UserinfoPath)
 			got, err := h.refresh(id)
 			if err != nil {
 				t.Fatalf("Refresh: %v", err)
 			}
-			want := WantIdentity()
-			want.Name = "Alice Renamed"
 			if !reflect.DeepEqual(withoutData(got), want) {
 				t.Fatalf("refreshed identity:\n got %#v\nwant %#v", withoutData(got), want)
 			}
-			if tok := h.up.LastToken(); tok.Get("grant_type") != "refresh_token" {
-				t.Fatalf("last token request grant_type = %q", tok.Get("grant_type"))
-			}
-			if len(got.ConnectorData) == 0 || bytes.Equal(got.ConnectorData, id.ConnectorData) {
-				t.Fatalf("ConnectorData not replaced by the rotated refresh token")
+			switch c.Refresh {
+			case RefreshByAccessToken:
+				if n := h.up.Requests(TokenPath); n != tokenCalls {
+					t.Fatalf("the token endpoint was called %d times; this connector re-checks with the access token", n-tokenCalls)
+				}
+				if h.up.Requests(UserinfoPath) == userCalls {
+					t.Fatalf("the user was not re-read upstream")
+				}
+				if len(got.ConnectorData) == 0 {
+					t.Fatalf("ConnectorData lost the access token")
+				}
+			default:
+				if tok := h.up.LastToken(); tok.Get("grant_type") != "refresh_token" {
+					t.Fatalf("last token request grant_type = %q", tok.Get("grant_type"))
+				}
+				if len(got.ConnectorData) == 0 {
+					t.Fatalf("ConnectorData lost the refresh token")
+				}
+				if c.Refresh == RefreshRotates && bytes.Equal(got.ConnectorData, id.ConnectorData) {
+					t.Fatalf("ConnectorData not replaced by the rotated refresh token")
+				}
 			}
 			if _, err := h.refresh(got); err != nil {
-				t.Fatalf("second Refresh with the rotated token: %v", err)
+				t.Fatalf("second Refresh with the new ConnectorData: %v", err)
 			}
 		}},
-		{name: "refresh with a rotated-away token", run: func(t *testing.T, h *harness) {
+		{name: "refresh with a rotated-away token", rotates: true, run: func(t *testing.T, h *harness) {
 			id := h.signIn()
 			if _, err := h.refresh(id); err != nil {
 				t.Fatalf("Refresh: %v", err)
@@ -473,7 +555,7 @@ func RunCallbackContract(t *testing.T, c Contract) {
 		}},
 		{name: "refresh data is bound to the subject", run: func(t *testing.T, h *harness) {
 			id := h.signIn()
-			before := h.up.Requests(TokenPath)
+			before, beforeUser := h.up.Requests(TokenPath), h.up.Requests(UserinfoPath)
 			id.Subject = "someone-else"
 			_, err := h.refresh(id)
 			if err == nil || errors.Is(err, providers.ErrUpstreamUserGone) || errors.Is(err, providers.ErrUpstreamUnavailable) {
@@ -482,10 +564,13 @@ func RunCallbackContract(t *testing.T, c Contract) {
 			if n := h.up.Requests(TokenPath); n != before {
 				t.Fatalf("the refresh token was sent upstream for another subject")
 			}
+			if n := h.up.Requests(UserinfoPath); n != beforeUser {
+				t.Fatalf("the access token was sent upstream for another subject")
+			}
 		}},
 	}
 	for _, tc := range cases {
-		if tc.openID && !c.OpenID {
+		if tc.openID && !c.OpenID || tc.hints && c.NoHints || tc.rotates && c.Refresh != RefreshRotates {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,23 @@
 // is down. Throughout, it checks that no code, token or client secret the
 // fake issued appears in the connector's logs or errors.
 //
+// Dialects. Options to NewUpstream (options.go) make the fake speak one
+// provider's API on top of the generic endpoints: WithRoute serves a
+// provider's path, counted and broken (Behavior.Faults) as one of the
+// generic endpoints, and its handler lets the generic endpoint decide
+// (Serve, Record) and reshapes the answer (GitHub's token errors in a 200
+// answer, Facebook's Graph errors, Apple's form_post page made with
+// WriteFormPost); WithAuthorizePath names the provider's authorization
+// endpoint; WithIDTokenIssuer, WithIDTokenClaims and
+// WithoutRefreshRotation fit the ID tokens and refresh tokens to the
+// provider. The fakes of providers/github/githubtest,
+// providers/facebook/facebooktest and providers/apple/appletest are built
+// this way. Contract.Upstream passes such options to every case's fake;
+// Contract.Want, Refresh (RefreshRotates, RefreshReusesToken,
+// RefreshByAccessToken), NameAtFirstLoginOnly and NoHints adapt the cases
+// to what the provider knows and does; the browser step follows a
+// redirect or reads a form_post page (ParseFormPost).
+//
 // NewDeps builds the providers.Deps a test connector gets: the hardened
 // client allowing loopback with ClientTimeout, a real clock, a keyring as
 // Sealer, and a logger writing to the given buffer.

@@ -124,11 +124,20 @@ type Upstream struct {
 	requests map[string]int
 	lastAuth url.Values
 	lastTok  url.Values
+
+	// Set by Options (options.go) before the server starts.
+	mux           *http.ServeMux
+	generic       map[string]http.HandlerFunc
+	authorizePath string
+	idIssuer      string
+	idClaims      []string
+	keepRefresh   bool
 }
 
 // NewUpstream starts a fake upstream on 127.0.0.1 with Alice as the only
-// (and current) user. It is closed when the test ends.
-func NewUpstream(t testing.TB) *Upstream {
+// (and current) user. It is closed when the test ends. Options (options.go)
+// make it speak one provider's dialect.
+func NewUpstream(t testing.TB, opts ...Option) *Upstream {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -152,6 +161,15 @@ func NewUpstream(t testing.TB) *Upstream {
 	mux.HandleFunc(AuthorizePath, u.count(AuthorizePath, u.authorize))
 	mux.HandleFunc(TokenPath, u.faulty(TokenPath, u.token))
 	mux.HandleFunc(UserinfoPath, u.faulty(UserinfoPath, u.userinfo))
+	u.mux = mux
+	u.generic = map[string]http.HandlerFunc{
+		DiscoveryPath: u.discovery, JWKSPath: u.jwks, AuthorizePath: u.authorize,
+		TokenPath: u.token, UserinfoPath: u.userinfo,
+	}
+	u.authorizePath = AuthorizePath
+	for _, o := range opts {
+		o(u)
+	}
 	u.srv = httptest.NewServer(mux)
 	u.URL = u.srv.URL
 	t.Cleanup(u.Close)
@@ -455,7 +473,9 @@ func (u *Upstream) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
 		s, ok := u.refresh[rt]
-		delete(u.refresh, rt) // rotation: each refresh token works once
+		if !u.keepRefresh {
+			delete(u.refresh, rt) // rotation: each refresh token works once
+		}
 		if !ok {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token invalid or already used")
 			return
@@ -470,15 +490,20 @@ func (u *Upstream) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "account not found")
 		return
 	}
-	at, rt := Random(), Random()
+	at := Random()
 	u.access[at] = sub
-	u.refresh[rt] = sub
-	u.secrets = append(u.secrets, at, rt)
+	u.secrets = append(u.secrets, at)
 	resp := map[string]any{
-		"access_token":  at,
-		"token_type":    "Bearer",
-		"expires_in":    300,
-		"refresh_token": rt,
+		"access_token": at,
+		"token_type":   "Bearer",
+		"expires_in":   300,
+	}
+	// WithoutRefreshRotation: a refresh keeps its token and gets no new one.
+	if !(u.keepRefresh && r.PostForm.Get("grant_type") == "refresh_token") {
+		rt := Random()
+		u.refresh[rt] = sub
+		u.secrets = append(u.secrets, rt)
+		resp["refresh_token"] = rt
 	}
 	if scope != "" {
 		resp["scope"] = scope
@@ -495,12 +520,17 @@ func (u *Upstream) token(w http.ResponseWriter, r *http.Request) {
 func (u *Upstream) idToken(usr User, nonce string) string {
 	now := time.Now()
 	iss := u.URL
+	if u.idIssuer != "" {
+		iss = u.idIssuer
+	}
 	if u.behavior.IDTokenIssuer != "" {
 		iss = u.behavior.IDTokenIssuer
 	}
 	claims := map[string]any{}
 	for k, v := range usr.Claims {
-		claims[k] = v
+		if u.idClaims == nil || slices.Contains(u.idClaims, k) {
+			claims[k] = v
+		}
 	}
 	claims["iss"] = iss
 	claims["sub"] = usr.Subject
