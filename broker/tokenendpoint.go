@@ -242,5 +242,5 @@ func (b *Broker) UserInfo(ctx context.Context, bearer string) (map[string]any, *
 	if err != nil {
 		return nil, oauth2.ErrServerError("", err)
 	}
-	return b.tokens.UserInfo(subjectOf(user), claims.Scopes), nil
+	return b.tokens.UserInfo(subjectOf(user), claims.Scopes, claims.UserinfoClaims...), nil
 }

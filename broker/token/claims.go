@@ -67,20 +67,39 @@ func claimsForScopes(scopes []string) claimSet {
 // value (null, essential, value, values) does not change whether the claim
 // is released; unknown names are ignored.
 func idTokenClaimsRequested(raw json.RawMessage) (claimSet, error) {
+	names, err := claimsRequestedNames(raw, "id_token")
+	if err != nil {
+		return 0, err
+	}
+	return claimSetOf(names), nil
+}
+
+// claimsRequestedNames returns the known claim names in one member
+// ("id_token" or "userinfo") of the claims request parameter, sorted.
+func claimsRequestedNames(raw json.RawMessage, member string) ([]string, error) {
 	if len(raw) == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	var req struct {
-		IDToken map[string]json.RawMessage `json:"id_token"`
-	}
+	var req map[string]map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return 0, fmt.Errorf("decode claims parameter: %w", err)
+		return nil, fmt.Errorf("decode claims parameter: %w", err)
 	}
+	var names []string
+	for name := range req[member] {
+		if claimByName(name) != 0 {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func claimSetOf(names []string) claimSet {
 	var c claimSet
-	for name := range req.IDToken {
-		c |= claimByName(name)
+	for _, n := range names {
+		c |= claimByName(n)
 	}
-	return c, nil
+	return c
 }
 
 // profileClaims are the user claims of an ID token. Empty values are
@@ -118,8 +137,11 @@ func profile(s Subject, want claimSet) profileClaims {
 // UserInfo returns the userinfo response claims (OIDC Core §5.3.2) for s
 // under the granted scopes: sub always, and the profile, email and groups
 // claims by scope, empty ones omitted as in the ID token.
-func (i *Issuer) UserInfo(s Subject, scopes []string) map[string]any {
-	p := profile(s, claimsForScopes(scopes))
+//
+// requested are claim names the claims request parameter's userinfo member
+// asked for (AccessClaims.UserinfoClaims); they are released too.
+func (i *Issuer) UserInfo(s Subject, scopes []string, requested ...string) map[string]any {
+	p := profile(s, claimsForScopes(scopes)|claimSetOf(requested))
 	out := map[string]any{"sub": s.UserID}
 	if p.Name != "" {
 		out["name"] = p.Name

@@ -222,6 +222,10 @@ type accessTokenClaims struct {
 	AMR       []string `json:"amr,omitempty"`
 	SessionID string   `json:"sid,omitempty"`
 	Groups    []string `json:"groups,omitempty"`
+	// UserinfoClaims are the claims the `claims` request parameter's
+	// userinfo member asked for (OIDC Core §5.5): /userinfo releases them
+	// even without their scope.
+	UserinfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 // idTokenClaims is the payload of an ID token.
@@ -276,6 +280,9 @@ func (i *Issuer) AccessToken(ctx context.Context, s Subject, g Grant) (token, jt
 	}
 	if slices.Contains(g.Scopes, ScopeGroups) {
 		c.Groups = s.Groups
+	}
+	if names, err := claimsRequestedNames(g.Claims, "userinfo"); err == nil {
+		c.UserinfoClaims = names
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

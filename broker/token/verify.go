@@ -34,6 +34,9 @@ type AccessClaims struct {
 	SID       string
 	ACR       string
 	AMR       []string
+	// UserinfoClaims: claims the client asked /userinfo to release
+	// through the claims request parameter.
+	UserinfoClaims []string
 }
 
 // VerifyAccessToken checks an access token Latchkey issued: its size and
@@ -103,15 +106,16 @@ func (i *Issuer) verifyAccessToken(token string) (AccessClaims, error) {
 		return AccessClaims{}, invalid("no jti")
 	}
 	out := AccessClaims{
-		Subject:   c.Subject,
-		ClientID:  c.ClientID,
-		Audience:  c.Audience,
-		JTI:       c.JTI,
-		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
-		ExpiresAt: time.Unix(c.Expiry, 0).UTC(),
-		SID:       c.SessionID,
-		ACR:       c.ACR,
-		AMR:       c.AMR,
+		Subject:        c.Subject,
+		ClientID:       c.ClientID,
+		Audience:       c.Audience,
+		JTI:            c.JTI,
+		IssuedAt:       time.Unix(c.IssuedAt, 0).UTC(),
+		ExpiresAt:      time.Unix(c.Expiry, 0).UTC(),
+		SID:            c.SessionID,
+		ACR:            c.ACR,
+		AMR:            c.AMR,
+		UserinfoClaims: c.UserinfoClaims,
 	}
 	if c.Scope != "" {
 		out.Scopes = strings.Fields(c.Scope)
