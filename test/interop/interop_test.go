@@ -89,6 +89,12 @@ keys:
       key: %s
 tokens:
   refreshGraceWindow: %s
+# The suite signs in dozens of times from one IP within a minute: raise the
+# per-IP and per-account login limits (their defaults are tested in
+# test/e2e/limits_test.go).
+limits:
+  loginPerIP: {limit: 1000, window: 1m}
+  loginPerAccount: {limit: 1000, window: 1m}
 logging:
   format: json
 `, issuer, addr, filepath.Join(dir, "latchkey.db"), devKey, refreshGrace))
