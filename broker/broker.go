@@ -85,6 +85,12 @@ type Options struct {
 	// Upstream ends upstream sessions when an SSO session ends; nil until
 	// a connector supports it (see UpstreamLogout).
 	Upstream UpstreamLogout
+	// Federation signs users in through upstream connectors (login page
+	// chooser, /callback/{id}, upstream refresh); zero: none.
+	Federation Federation
+	// MFA turns on second factors (broker/mfa.go); nil: none, and
+	// acr_values above one factor are unmet.
+	MFA *MFAOptions
 
 	Clock  clock.Clock
 	Rand   io.Reader
@@ -111,6 +117,8 @@ type Broker struct {
 	jwks     *jwksCache
 	bc       *backchannel
 	upstream UpstreamLogout
+	fed      Federation
+	mfa      *mfaEngine
 	clock    clock.Clock
 	rand     io.Reader
 	log      *slog.Logger
@@ -127,7 +135,7 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{
 		issuer: o.Issuer, store: o.Store, eph: o.Ephemeral, sessions: o.Sessions, tokens: o.Tokens,
 		password: o.Password, reqTTL: o.AuthRequestTTL, codeTTL: o.CodeTTL, atTTL: o.AccessTokenTTL,
-		clock: o.Clock, rand: o.Rand, log: o.Logger, upstream: o.Upstream,
+		clock: o.Clock, rand: o.Rand, log: o.Logger, upstream: o.Upstream, fed: o.Federation,
 		bc: &backchannel{attempts: o.BackchannelAttempts, backoff: o.BackchannelBackoff},
 	}
 	if b.bc.attempts <= 0 {
@@ -174,6 +182,11 @@ func New(o Options) (*Broker, error) {
 		b.refresh.absolute = DefaultRefreshAbsoluteTTL
 	}
 	b.limits = o.Limits
+	mfaEngine, err := newMFAEngine(o.MFA, b.clock)
+	if err != nil {
+		return nil, err
+	}
+	b.mfa = mfaEngine
 	b.http = o.HTTPClient
 	if b.http == nil {
 		b.http = httpclient.New(httpclient.Options{Logger: b.log})

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"github.com/latchkeyid/latchkey/mfa"
+
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -33,6 +35,7 @@ type Metadata struct {
 	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 	CodeChallengeMethodsSupported                      []string `json:"code_challenge_methods_supported,omitempty"`
 	ClaimsSupported                                    []string `json:"claims_supported,omitempty"`
+	ACRValuesSupported                                 []string `json:"acr_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported         bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ClaimsParameterSupported                           bool     `json:"claims_parameter_supported,omitempty"`
 	EndSessionEndpoint                                 string   `json:"end_session_endpoint,omitempty"`
@@ -111,6 +114,7 @@ func (m Metadata) WithCodeFlow() Metadata {
 		"name", "preferred_username", "email", "email_verified", "groups"}
 	m.AuthorizationResponseIssParameterSupported = true
 	m.ClaimsParameterSupported = true
+	m.ACRValuesSupported = mfa.ACRValuesSupported()
 	return m
 }
 

@@ -34,6 +34,12 @@ func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.
 		return b.errorRedirect(req, oauth2.ErrServerError("", err))
 	}
 
+	// The second factor: what the policy and acr_values still need
+	// from the session's steps (broker/mfa.go).
+	if res, done := b.secondFactor(ctx, req, user, promptNone); done {
+		return res
+	}
+
 	if !req.ConsentGiven && !firstParty(client) {
 		need, err := b.needsConsent(ctx, req)
 		if err != nil {

@@ -166,6 +166,11 @@ func (b *Broker) refreshGrant(ctx context.Context, client storage.Client, form u
 		}
 	}
 
+	// A federated login is re-checked at its upstream (federation_refresh.go).
+	if oerr := b.upstreamRefresh(ctx, client, rec, meta); oerr != nil {
+		return nil, oerr
+	}
+
 	successor := b.refresh.successor(presented)
 	rotatedHere := false
 	if rec.RotatedAt.IsZero() {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -53,6 +54,12 @@ type AuthRequest struct {
 	// browser's current account as another account.
 	AccountChosen bool `json:"account_chosen,omitempty"`
 	AddAccount    bool `json:"add_account,omitempty"`
+	// MFAFactors are the factor types the second-factor page offers (set
+	// by the dispatcher when the policy asks for a challenge or an
+	// enrollment). MFAPending is a TOTP enrollment in progress: the
+	// pending credential, its seed sealed, bound to UserID.
+	MFAFactors []string        `json:"mfa_factors,omitempty"`
+	MFAPending *mfa.Credential `json:"mfa_pending,omitempty"`
 	// SessionCookie is the session this request rides on (not stored).
 	SessionCookie string `json:"-"`
 	// stored: the request is in the ephemeral store (finish must take it).

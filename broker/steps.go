@@ -18,6 +18,15 @@ type LoginView struct {
 	CSRF       string
 	ClientName string
 	LoginHint  string
+	// Password: the local password form is offered ("local" allowed).
+	Password bool
+	// Upstreams are the connector buttons, in storage order (the client's
+	// allowed_connectors and the request's connector_id respected).
+	Upstreams []UpstreamView
+	// Redirect, when set, is where the browser goes instead of the page:
+	// connector_id or login_hint chose the upstream, whose login has
+	// started.
+	Redirect string
 }
 
 // ConsentView is what the consent page shows.
@@ -59,13 +68,24 @@ func clientName(c storage.Client) string {
 	return c.ID
 }
 
-// LoginPage returns what the password form shows.
+// LoginPage returns what the login page shows: the password form when
+// "local" is allowed and a button per allowed upstream connector. When
+// connector_id or login_hint pick an upstream (or it is the only way in),
+// the upstream login starts at once and the view's Redirect says where.
 func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, *PageError) {
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return LoginView{}, perr
 	}
-	return LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: req.LoginHint}, nil
+	view := b.loginView(req, client, binding, req.LoginHint)
+	if cid := b.skipChooser(ctx, req, view); cid != "" {
+		res := b.beginUpstream(ctx, req, client, cid, RequestMeta{})
+		if res.Page != nil {
+			return LoginView{}, res.Page
+		}
+		view.Redirect = res.Redirect.URL()
+	}
+	return view, nil
 }
 
 // ErrBadCredentials is the one message for a failed password login.
@@ -86,7 +106,7 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs
 	if !checkCSRF(binding, id, csrf) {
 		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), LoginView{}, nil
 	}
-	view := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: username}
+	view := b.loginView(req, client, binding, username)
 	if b.password == nil || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, LocalConnectorID)) {
 		return pageErr(400, "Not available", "Password sign-in is not available for this application.", nil), LoginView{}, nil
 	}

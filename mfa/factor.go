@@ -9,7 +9,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"time"
+
+	"github.com/latchkeyid/latchkey/storage"
 )
 
 // Factor types: the Type of a [Credential] and the key of a [Registry].
@@ -44,33 +45,13 @@ var (
 	ErrCorrupt = errors.New("mfa: credential data unreadable")
 )
 
-// Credential is one enrolled factor of one user. Data belongs to the factor
-// of Type: a document only that factor reads and writes, with its secrets
-// sealed or hashed. ID is random (NewCredentialID); TOTP binds its sealed
-// seed to it, so Data copied to another credential does not open.
-type Credential struct {
-	ID     string `json:"id"`
-	UserID string `json:"user_id"`
-	Type   string `json:"type"`
-	// Label is the user's name for it ("phone"), shown in lists.
-	Label      string    `json:"label,omitempty"`
-	Data       []byte    `json:"data"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at,omitzero"`
-}
-
-// String describes the credential without its Data.
-func (c Credential) String() string {
-	return fmt.Sprintf("mfa.Credential{ID: %q, UserID: %q, Type: %q}", c.ID, c.UserID, c.Type)
-}
-
-// GoString is String, for %#v.
-func (c Credential) GoString() string { return c.String() }
-
-// LogValue keeps Data out of structured logs.
-func (c Credential) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", c.ID), slog.String("user_id", c.UserID), slog.String("type", c.Type))
-}
+// Credential is one enrolled factor of one user: the storage record
+// (storage.MFACredential), so every durable backend satisfies [Store]. Data
+// belongs to the factor of Type: a document only that factor reads and
+// writes, with its secrets sealed or hashed. ID is random
+// (NewCredentialID); TOTP binds its sealed seed to it, so Data copied to
+// another credential does not open. It prints and logs without Data.
+type Credential = storage.MFACredential
 
 // EnrollmentRequest starts an enrollment.
 type EnrollmentRequest struct {

@@ -30,6 +30,12 @@ type Session struct {
 	ConnectorID string    `json:"connector_id"`
 	// Factors records each factor with the time it was last used.
 	Factors map[string]time.Time `json:"factors,omitempty"`
+	// Steps are the authentication steps of the session: the primary
+	// login (Factor "") and each verified second factor, each with its
+	// amr values and time. The broker derives the session's amr and acr
+	// from them (mfa.AMR, mfa.ACRFor); neither is stored apart. AMR above
+	// is the primary login's values.
+	Steps []Step `json:"steps,omitempty"`
 	// Clients are the clients the session signed into, in order.
 	Clients   []string  `json:"clients,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -37,6 +43,36 @@ type Session struct {
 	// never outlives AbsoluteExpiry.
 	IdleExpiry     time.Time `json:"idle_expiry"`
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+}
+
+// Step is one authentication step (the shape of mfa.Step, which session
+// may not import).
+type Step struct {
+	// Factor is the second-factor type, or "" for the primary login.
+	Factor string    `json:"factor,omitempty"`
+	AMR    []string  `json:"amr"`
+	At     time.Time `json:"at"`
+}
+
+// AllSteps returns the session's steps; a session stored before steps
+// were recorded has one primary step made of its AMR and AuthTime.
+func (s Session) AllSteps() []Step {
+	if len(s.Steps) == 0 && len(s.AMR) > 0 {
+		return []Step{{AMR: slices.Clone(s.AMR), At: s.AuthTime}}
+	}
+	return slices.Clone(s.Steps)
+}
+
+// withPrimary replaces the primary step with a new sign-in, keeping the
+// second-factor steps.
+func withPrimary(steps []Step, amr []string, at time.Time) []Step {
+	out := []Step{{AMR: slices.Clone(amr), At: at}}
+	for _, st := range steps {
+		if st.Factor != "" {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // ErrNoSession: no session for that cookie value or sid (absent, expired,
@@ -157,7 +193,7 @@ func (s *Store) Create(ctx context.Context, userID, connectorID string, amr []st
 	}
 	sess := Session{
 		SID: sid, UserID: userID, AuthTime: now, AMR: slices.Clone(amr), ConnectorID: connectorID,
-		Factors: map[string]time.Time{}, CreatedAt: now,
+		Factors: map[string]time.Time{}, Steps: withPrimary(nil, amr, now), CreatedAt: now,
 		IdleExpiry: now.Add(s.idle), AbsoluteExpiry: now.Add(s.absolute),
 	}
 	for _, f := range amr {
@@ -327,6 +363,7 @@ func (s *Store) Renew(ctx context.Context, oldCookie, userID, connectorID string
 	var absolute time.Time
 	rec, err := s.update(ctx, oldCookie, func(r *record) (bool, time.Duration) {
 		now := s.now()
+		r.Steps = withPrimary(r.AllSteps(), amr, now)
 		r.AuthTime, r.AMR, r.ConnectorID = now, slices.Clone(amr), connectorID
 		r.IdleExpiry, r.AbsoluteExpiry = now.Add(s.idle), now.Add(s.absolute)
 		if r.Factors == nil {
@@ -374,6 +411,53 @@ func (s *Store) Rotate(ctx context.Context, cookie string) (string, Session, err
 	})
 	if err != nil {
 		return "", Session{}, err
+	}
+	now := s.now()
+	if err := s.eph.Put(ctx, cookieKey(newHash), []byte(rec.SID), rec.AbsoluteExpiry.Sub(now)); err != nil {
+		return "", Session{}, fmt.Errorf("store session cookie: %w", err)
+	}
+	if err := s.eph.Delete(ctx, cookieKey(hashCookie(cookie))); err != nil {
+		return "", Session{}, fmt.Errorf("delete old session cookie: %w", err)
+	}
+	return next, rec.Session, nil
+}
+
+// AddStep records a verified second factor in the session cookie names
+// and rotates the cookie (a step-up is a privilege change: the value known
+// before it is worthless after it). It returns the new cookie value and
+// the session; ErrNoSession when there is no live session, or it is not
+// userID's (the factor was verified for another user).
+func (s *Store) AddStep(ctx context.Context, cookie, userID string, step Step) (string, Session, error) {
+	if step.Factor == "" {
+		return "", Session{}, errors.New("add step: a second factor step needs its factor type")
+	}
+	next, err := s.random()
+	if err != nil {
+		return "", Session{}, err
+	}
+	newHash := hashCookie(next)
+	wrongUser := false
+	rec, err := s.update(ctx, cookie, func(r *record) (bool, time.Duration) {
+		if r.UserID != userID {
+			wrongUser = true
+			return false, 0
+		}
+		wrongUser = false
+		r.Steps = append(r.AllSteps(), Step{Factor: step.Factor, AMR: slices.Clone(step.AMR), At: step.At})
+		if r.Factors == nil {
+			r.Factors = map[string]time.Time{}
+		}
+		for _, v := range step.AMR {
+			r.Factors[v] = step.At
+		}
+		r.CookieHash = newHash
+		return true, 0
+	})
+	if err != nil {
+		return "", Session{}, err
+	}
+	if wrongUser {
+		return "", Session{}, ErrNoSession
 	}
 	now := s.now()
 	if err := s.eph.Put(ctx, cookieKey(newHash), []byte(rec.SID), rec.AbsoluteExpiry.Sub(now)); err != nil {

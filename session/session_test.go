@@ -95,7 +95,7 @@ func TestCreateGet(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := session.Session{SID: sess.SID, UserID: "u1", AuthTime: now, AMR: []string{"pwd"}, ConnectorID: "local",
-			Factors: map[string]time.Time{"pwd": now}, CreatedAt: now,
+			Factors: map[string]time.Time{"pwd": now}, Steps: []session.Step{{AMR: []string{"pwd"}, At: now}}, CreatedAt: now,
 			IdleExpiry: now.Add(24 * time.Hour), AbsoluteExpiry: now.Add(7 * 24 * time.Hour)}
 		if !reflect.DeepEqual(sess, want) {
 			t.Errorf("Create = %+v, want %+v", sess, want)
@@ -322,5 +322,46 @@ func TestTimeouts(t *testing.T) {
 		}
 		_, err = s.GetBySID(ctx, sess.SID)
 		wantNoSession(t, "GetBySID of an expired session", err)
+	})
+}
+
+func TestAddStep(t *testing.T) {
+	forBackends(t, func(t *testing.T, s *session.Store, clk *clock.Fake, _ func()) {
+		ctx := t.Context()
+		t0 := clk.Now().UTC()
+		cookie, sess, err := s.Create(ctx, "u1", "local", []string{"pwd"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+		t1 := clk.Now().UTC()
+		if _, _, err := s.AddStep(ctx, cookie, "u2", session.Step{Factor: "totp", AMR: []string{"otp"}, At: t1}); !errors.Is(err, session.ErrNoSession) {
+			t.Fatalf("AddStep for another user: %v, want ErrNoSession", err)
+		}
+		next, got, err := s.AddStep(ctx, cookie, "u1", session.Step{Factor: "totp", AMR: []string{"otp"}, At: t1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next == cookie || got.SID != sess.SID {
+			t.Fatalf("AddStep: cookie not rotated or sid changed")
+		}
+		want := []session.Step{{AMR: []string{"pwd"}, At: t0}, {Factor: "totp", AMR: []string{"otp"}, At: t1}}
+		if !reflect.DeepEqual(got.Steps, want) {
+			t.Fatalf("steps = %+v, want %+v", got.Steps, want)
+		}
+		if _, err := s.Get(ctx, cookie); !errors.Is(err, session.ErrNoSession) {
+			t.Fatalf("old cookie after step-up: %v, want ErrNoSession", err)
+		}
+		// A new password sign-in replaces the primary step and keeps the factor.
+		clk.Advance(time.Minute)
+		t2 := clk.Now().UTC()
+		_, renewed, err := s.Renew(ctx, next, "u1", "local", []string{"pwd"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = []session.Step{{AMR: []string{"pwd"}, At: t2}, {Factor: "totp", AMR: []string{"otp"}, At: t1}}
+		if !reflect.DeepEqual(renewed.Steps, want) {
+			t.Fatalf("steps after Renew = %+v, want %+v", renewed.Steps, want)
+		}
 	})
 }

@@ -39,6 +39,10 @@ type Durable interface {
 	PutConsent(ctx context.Context, c Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
+	MFAStore // second-factor credentials (mfa.go)
+
+	IdentityStore // linked upstream identities (identities.go)
+
 	// CreateRefreshToken stores a refresh token as given; ErrConflict if
 	// its hash exists, ErrNotFound if its user or client does not.
 	// Deleting the user or the client deletes their refresh tokens.

@@ -29,7 +29,9 @@ import (
 	"github.com/latchkeyid/latchkey/internal/logging"
 	"github.com/latchkeyid/latchkey/internal/secretbox"
 	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/local"
+	oidcconn "github.com/latchkeyid/latchkey/providers/oidc"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 	"github.com/latchkeyid/latchkey/storage/redisstore"
@@ -48,6 +50,7 @@ type fixture struct {
 	broker *broker.Broker
 	eph    storage.Ephemeral
 	hasher *local.Hasher
+	conns  *broker.Connectors
 	logs   *lockedBuffer
 	// clock is the one clock of every component (store expiry, keys,
 	// tokens, sessions, broker): tests move it to age sessions, codes and
@@ -153,8 +156,15 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		eph = rs
 	}
 	f.eph = eph
+	// Upstream connectors (federation_test.go syncs them in): the oidc
+	// type over the hardened client allowed to reach loopback.
+	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}}, providers.Deps{
+		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
+		Clock:      clk, Logger: log, Sealer: ring,
+	}, nil, log)
 	b, err := broker.New(broker.Options{
-		Issuer: f.issuer, Store: db, Ephemeral: eph,
+		Federation: broker.Federation{Connectors: f.conns, Store: db},
+		Issuer:     f.issuer, Store: db, Ephemeral: eph,
 		Sessions: session.NewStore(eph, session.Options{Clock: clk}),
 		Tokens:   issuer,
 		Password: local.New(accounts{db}, f.hasher, log),
@@ -163,8 +173,12 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log,
 			AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}),
 		BackchannelBackoff: 20 * time.Millisecond,
-		Logger:             log,
-		Clock:              clk,
+		// Second factors as cmd wires them; only the factor limit is on
+		// (web/mfa_test.go).
+		MFA:    testMFA(t, db, ring, clk),
+		Limits: testFactorLimits(eph, clk),
+		Logger: log,
+		Clock:  clk,
 	})
 	if err != nil {
 		t.Fatal(err)

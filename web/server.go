@@ -63,6 +63,7 @@ type Server struct {
 	discovery    []byte
 	broker       *broker.Broker
 	pages        *pages
+	mfaPages     *mfaPages
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -115,12 +116,18 @@ func New(o Options) (*Server, error) {
 		s.pages = p
 		mux.HandleFunc("GET "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("POST "+broker.PathAuthorize, s.authorize)
-		mux.HandleFunc("GET /login", s.loginPage)
+		mux.HandleFunc("GET /login", s.loginChooser) // federation.go
+		mux.HandleFunc("POST /login/upstream", s.upstreamStart)
+		mux.HandleFunc("GET "+broker.PathCallbackPrefix+"{connector}", s.upstreamCallback)
+		mux.HandleFunc("POST "+broker.PathCallbackPrefix+"{connector}", s.upstreamCallbackPost)
 		mux.HandleFunc("POST /login", s.loginSubmit)
 		mux.HandleFunc("GET /consent", s.consentPage)
 		mux.HandleFunc("POST /consent", s.consentSubmit)
 		mux.HandleFunc("GET /select-account", s.selectAccountPage)
 		mux.HandleFunc("POST /select-account", s.selectAccountSubmit)
+		if err := s.registerMFA(mux); err != nil { // web/mfa.go
+			return nil, fmt.Errorf("web: mfa pages: %w", err)
+		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession+"/confirm", s.logoutConfirm)

@@ -236,9 +236,15 @@ func TestPromptNoneAnswers(t *testing.T) {
 			assertParams(t, noneAnswer(t, tc.b, tc.conf, tc.opts...), tc.want)
 		})
 	}
-	// Without prompt=none the connector case shows the sign-in form.
+	// Without prompt=none the connector case shows the login page, which
+	// offers only what the client allows: here no password form (corp does
+	// not allow "local") and no button (its connector is not configured).
 	verifier := oauth2.GenerateVerifier()
-	b.loginForm(corp.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	resp, page := b.get(corp.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/login" || strings.Contains(page, `name="password"`) ||
+		!strings.Contains(page, "No sign-in method is available for this application.") {
+		t.Fatalf("login page for corp: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
 }
 
 var (

@@ -46,13 +46,16 @@ func (a *app) close() {
 // loadConfig reads and validates the config file. Every problem is listed
 // with its key path.
 func (c *cli) loadConfig() (*config.Config, error) {
-	cfg, err := config.Load(c.configPath, c.env)
+	cfg, err := config.Load(c.configPath, c.env, config.WithConnectorTypes(connectorValidators(connectorRegistry())))
 	if err != nil {
 		var p *config.Problems
 		if errors.As(err, &p) {
 			return nil, fmt.Errorf("config %s is not valid:\n%w", c.configPath, err)
 		}
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if _, err := mfaPolicy(cfg, nil); err != nil { // cmd/latchkey/mfa.go
+		return nil, fmt.Errorf("config %s is not valid:\n%w", c.configPath, err)
 	}
 	return cfg, nil
 }

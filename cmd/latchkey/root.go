@@ -44,6 +44,7 @@ func newRoot(c *cli) *cobra.Command {
 		newUsersCmd(c),
 		newClientsCmd(c),
 		newSessionsCmd(c),
+		newMFACmd(c),
 		newDemoAppCmd(c),
 		newVersionCmd(c),
 	)

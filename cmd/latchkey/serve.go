@@ -43,7 +43,7 @@ func (c *cli) serve(ctx context.Context) error {
 	defer a.close()
 	cfg := a.cfg
 
-	if err := syncConfig(ctx, a.db, cfg, a.clock.Now()); err != nil {
+	if err := syncConfig(ctx, a.db, cfg, a.keyring, a.clock.Now()); err != nil {
 		return err
 	}
 	if cfg.Demo.CreateUser {
@@ -60,7 +60,11 @@ func (c *cli) serve(ctx context.Context) error {
 		return err
 	}
 	md = md.WithCodeFlow().WithLogout()
-	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil))
+	conns, err := a.openConnectors(ctx)
+	if err != nil {
+		return err
+	}
+	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil), conns)
 	if err != nil {
 		return err
 	}
@@ -102,6 +106,7 @@ func (c *cli) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go km.Run(bg)
+	go conns.Watch(bg, a.db, connectorPollInterval) // re-open changed connectors
 	if cfg.Ephemeral.Redis == nil {
 		go sweep(bg, a.db.Ephemeral(), a.log)
 	}

@@ -162,7 +162,7 @@ func (a *app) sessionBroker(ctx context.Context) (*broker.Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil))
+	return a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil), nil)
 }
 
 // waitLogouts waits (bounded) for the back-channel logout deliveries of

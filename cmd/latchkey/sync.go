@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkeyid/latchkey/internal/config"
+	"github.com/latchkeyid/latchkey/internal/secretbox"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -17,7 +18,7 @@ import (
 // API and CLI); config-managed records no longer in the file are deleted.
 // Records created at run time are left alone, unless the file now names
 // the same id, in which case the file takes it over.
-func syncConfig(ctx context.Context, db storage.Durable, cfg *config.Config, now time.Time) error {
+func syncConfig(ctx context.Context, db storage.Durable, cfg *config.Config, ring *secretbox.Keyring, now time.Time) error {
 	err := db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 		want := map[string]bool{}
 		for _, cc := range cfg.Clients {
@@ -46,7 +47,7 @@ func syncConfig(ctx context.Context, db storage.Durable, cfg *config.Config, now
 		for _, cc := range cfg.Connectors {
 			c := cc.ToStorage(now)
 			want[c.ID] = true
-			if err := upsertConnector(ctx, tx, c); err != nil {
+			if err := upsertConnector(ctx, tx, ring, c); err != nil {
 				return err
 			}
 		}
@@ -93,7 +94,15 @@ func upsertClient(ctx context.Context, tx storage.Durable, c storage.Client) err
 	return appendConfigEvent(ctx, tx, "client.updated", c.UpdatedAt, map[string]any{"client_id": c.ID})
 }
 
-func upsertConnector(ctx context.Context, tx storage.Durable, c storage.Connector) error {
+// upsertConnector stores c (plaintext config from the file) with its
+// secrets sealed; an unchanged connector (compared in clear) is left
+// alone, so its version does not move.
+func upsertConnector(ctx context.Context, tx storage.Durable, ring *secretbox.Keyring, c storage.Connector) error {
+	plain := c
+	c, err := sealConnectorSecrets(ring, c)
+	if err != nil {
+		return err
+	}
 	old, err := tx.GetConnector(ctx, c.ID)
 	if errors.Is(err, storage.ErrNotFound) {
 		if err := tx.CreateConnector(ctx, c); err != nil {
@@ -104,8 +113,11 @@ func upsertConnector(ctx context.Context, tx storage.Durable, c storage.Connecto
 	if err != nil {
 		return fmt.Errorf("load connector %q: %w", c.ID, err)
 	}
-	c.CreatedAt = old.CreatedAt
-	if sameExceptUpdated(old, c, func(x *storage.Connector) { x.UpdatedAt = time.Time{} }) {
+	c.CreatedAt, plain.CreatedAt = old.CreatedAt, old.CreatedAt
+	if oldPlain, err := unsealConnectorSecrets(ring, old); err == nil {
+		old.Config = oldPlain
+	}
+	if sameExceptUpdated(old, plain, func(x *storage.Connector) { x.UpdatedAt = time.Time{} }) {
 		return nil
 	}
 	if err := tx.UpdateConnector(ctx, c.ID, func(storage.Connector) (storage.Connector, error) { return c, nil }); err != nil {

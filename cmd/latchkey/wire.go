@@ -35,7 +35,7 @@ func (l localAccounts) AccountByUsername(ctx context.Context, username string) (
 }
 
 // newBroker builds the OIDC core over the app's stores and keys.
-func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher) (*broker.Broker, error) {
+func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Connectors) (*broker.Broker, error) {
 	t := a.cfg.Tokens
 	issuer, err := token.New(token.Options{
 		Issuer: a.cfg.Issuer, Signer: km, IDTokenTTL: t.IDTokenTTL, AccessTokenTTL: t.AccessTokenTTL, Clock: a.clock,
@@ -56,8 +56,14 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher) (*broker.Broker,
 	if err != nil {
 		return nil, err
 	}
+	mfaOpts, err := mfaOptions(a.cfg, a.keyring, a.db, a.clock)
+	if err != nil {
+		return nil, err
+	}
 	return broker.New(broker.Options{
 		Limits:             limits,
+		Federation:         broker.Federation{Connectors: conns, Store: a.db},
+		MFA:                mfaOpts,
 		Issuer:             a.cfg.Issuer,
 		Store:              a.db,
 		Ephemeral:          a.eph,

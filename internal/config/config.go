@@ -32,6 +32,7 @@ type Config struct {
 	Connectors []ConnectorConfig `yaml:"connectors" json:"connectors"`
 	Logging    Logging           `yaml:"logging" json:"logging"`
 	Limits     Limits            `yaml:"limits" json:"limits"`
+	MFA        MFA               `yaml:"mfa" json:"mfa"`
 	Demo       Demo              `yaml:"demo" json:"demo"`
 
 	// BaseDir is the directory relative paths in the file were resolved

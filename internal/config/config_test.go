@@ -126,6 +126,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		Outbound: Outbound{Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20},
 		Logging:  Logging{Level: "info", Format: "text"},
 		Limits:   defaultLimits(),
+		MFA:      defaultMFA(),
 		BaseDir:  "/etc/latchkey",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -360,6 +361,7 @@ func TestParseFullConfig(t *testing.T) {
 		},
 		Logging: Logging{Level: "debug", Format: "json"},
 		Limits:  defaultLimits(),
+		MFA:     defaultMFA(),
 		Demo:    Demo{CreateUser: true},
 		BaseDir: dir,
 	}
@@ -1320,5 +1322,25 @@ func TestLimitsValidation(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// defaultMFA is the mfa section with every default applied.
+func defaultMFA() MFA {
+	return MFA{TOTP: TOTP{Issuer: "Latchkey", Algorithm: "SHA1", Digits: 6, Period: 30 * time.Second},
+		Policy: MFAPolicy{Default: MFARule{Mode: "optional"}}}
+}
+
+func TestMFAProblems(t *testing.T) {
+	m := MFA{TOTP: TOTP{Issuer: "a:b", Algorithm: "MD5", Digits: 7, Period: 1500 * time.Millisecond}}
+	c := &checker{}
+	c.mfa(&m)
+	var got []string
+	for _, p := range c.problems {
+		got = append(got, p.Path)
+	}
+	want := []string{"mfa.totp.issuer", "mfa.totp.algorithm", "mfa.totp.digits", "mfa.totp.period"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems at %v, want %v", got, want)
 	}
 }

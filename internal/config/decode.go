@@ -333,6 +333,21 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) bool {
 		}
 		v.Set(s)
 		return true
+	case reflect.Map:
+		// A mapping with string keys (mfa.policy.clients and friends).
+		if n.Kind != yaml.MappingNode || v.Type().Key().Kind() != reflect.String {
+			d.add(path, n, "expected a mapping, got %s", kindName(n))
+			return false
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(n.Content[i+1], e, joinKey(path, k))
+			m.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
+		return true
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.add(path, n, "expected a string, got %s", kindName(n))

@@ -111,6 +111,7 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	dur("limits.lockout.maxDelay", &l.Lockout.MaxDelay, 15*time.Minute)
 	dur("limits.lockout.quietPeriod", &l.Lockout.QuietPeriod, time.Hour)
 
+	mfaDefaults(&cfg.MFA)
 	str("logging.level", &cfg.Logging.Level, "info")
 	str("logging.format", &cfg.Logging.Format, "text")
 

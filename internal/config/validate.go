@@ -106,6 +106,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.tokens(&cfg.Tokens)
 	c.outbound(&cfg.Outbound)
 	c.limits(&cfg.Limits)
+	c.mfa(&cfg.MFA)
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())

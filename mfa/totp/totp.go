@@ -375,3 +375,35 @@ func (f *Factor) check(id string, s state, code string, now time.Time) (int64, e
 	}
 	return 0, fmt.Errorf("totp: credential %q: %w", id, mfa.ErrInvalidCode)
 }
+
+// Display rebuilds what BeginEnrollment showed for a pending credential
+// (the otpauth:// URI, the base32 seed and the QR code), so that the
+// enrollment page can be shown again, after a wrong code, with the secret
+// the user's app already holds. It refuses a confirmed credential.
+func (f *Factor) Display(pending mfa.Credential, accountName string) (mfa.Enrollment, error) {
+	s, err := decode(pending)
+	if err != nil {
+		return mfa.Enrollment{}, err
+	}
+	if s.LastStep != pendingStep {
+		return mfa.Enrollment{}, fmt.Errorf("totp: credential %q is already confirmed", pending.ID)
+	}
+	seed, err := f.sealer.Open(s.Seed, []byte(pending.ID))
+	if err != nil {
+		return mfa.Enrollment{}, fmt.Errorf("totp: credential %q: open seed: %w: %w", pending.ID, mfa.ErrCorrupt, err)
+	}
+	defer clear(seed)
+	alg, _ := algorithm(s.Alg)
+	key, err := pqtotp.Generate(pqtotp.GenerateOpts{
+		Issuer: f.issuer, AccountName: accountName, Period: uint(s.Period),
+		Secret: seed, Digits: otp.Digits(s.Digits), Algorithm: alg,
+	})
+	if err != nil {
+		return mfa.Enrollment{}, fmt.Errorf("totp: display: otpauth uri: %w", err)
+	}
+	png, err := qrcode.Encode(key.URL(), qrcode.Medium, f.qrSize)
+	if err != nil {
+		return mfa.Enrollment{}, fmt.Errorf("totp: display: qr code: %w", err)
+	}
+	return mfa.Enrollment{Pending: pending, URI: key.URL(), Secret: key.Secret(), QRCode: png}, nil
+}

@@ -65,6 +65,8 @@ func RunDurable(t *testing.T, open func(t *testing.T) storage.Durable) {
 		{"KeysCompareAndSwap", durTestKeysCAS},
 		{"Consents", durTestConsents},
 		{"RefreshTokens", durTestRefreshTokens},
+		{"MFACredentials", durTestMFA},
+		{"Identities", durTestIdentities},
 		{"Tx", durTestTx},
 		{"Events", durTestEvents},
 		{"ListEvents", durTestListEvents},

@@ -10,6 +10,7 @@
 // would reach the app is handed to openid-client untouched.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
 import * as client from 'openid-client'
 
 function env(name) {
@@ -24,6 +25,9 @@ const username = env('INTEROP_USERNAME')
 const password = env('INTEROP_PASSWORD')
 const email = env('INTEROP_EMAIL')
 const group = env('INTEROP_GROUP')
+// A user of its own for the MFA test: it enrolls TOTP, after which every
+// acr_values=mfa sign-in asks it for a code.
+const mfaUser = { username: env('INTEROP_MFA_USERNAME'), password: env('INTEROP_MFA_PASSWORD') }
 const clients = {
   // no token_endpoint_auth_method: both basic and post are accepted
   generated: { id: env('INTEROP_CLIENT_GENERATED_ID'), secret: env('INTEROP_CLIENT_GENERATED_SECRET') },
@@ -47,6 +51,7 @@ const strangerJWK = JSON.parse(env('INTEROP_STRANGER_PRIVATE_JWK'))
 const refreshGraceMs = Number(env('INTEROP_REFRESH_GRACE_MS'))
 
 const ACR_PWD = 'urn:latchkey:acr:pwd'
+const ACR_MFA = 'urn:latchkey:acr:mfa'
 const SKEW = 120 // seconds of clock tolerance for auth_time / iat
 const STEP_TIMEOUT_MS = 10_000
 
@@ -144,8 +149,10 @@ function parseForm(html) {
 // response reaches the app's redirect_uri, posting the login form when asked.
 // It returns either {kind: 'redirect', url} (a URL to hand to openid-client;
 // never fetched) or {kind: 'form_post', request} (the POST a browser would
-// send to the redirect_uri, as a Request).
-async function signIn(browser, authorizationUrl, creds = { username, password }) {
+// send to the redirect_uri, as a Request). Any other page with a form goes
+// to onPage({url, page, form, action}), which returns the fields to post to
+// the form's action (or nothing: the page is unexpected).
+async function signIn(browser, authorizationUrl, creds = { username, password }, onPage = undefined) {
   let url = authorizationUrl.toString()
   let method = 'GET'
   let body
@@ -195,6 +202,13 @@ async function signIn(browser, authorizationUrl, creds = { username, password })
       loginPosted = true
       continue
     }
+    const fields = onPage && (await onPage({ url, page, form, action }))
+    if (fields) {
+      url = action
+      method = 'POST'
+      body = fields
+      continue
+    }
     assert.fail(`unexpected page from ${redact(url)}:\n${page.slice(0, 2000)}`)
   }
   assert.fail(`no answer to the app after 10 steps: ${browser.log.join(', ')}`)
@@ -241,7 +255,9 @@ async function authorizationParams(extra = {}) {
   return { params, codeVerifier, nonce, state }
 }
 
-function assertIDTokenClaims(claims, { clientId, nonce, startedAt }) {
+// assertIDTokenClaims checks the claims of a fresh login; acr and amr are
+// those of a password login unless given (amrIncludes: values amr must hold).
+function assertIDTokenClaims(claims, { clientId, nonce, startedAt, acr = ACR_PWD, amrIncludes }) {
   const now = Math.floor(Date.now() / 1000)
   assert.equal(claims.iss, issuer)
   assert.ok(claims.aud === clientId || (Array.isArray(claims.aud) && claims.aud.includes(clientId)), `aud ${JSON.stringify(claims.aud)}`)
@@ -253,8 +269,13 @@ function assertIDTokenClaims(claims, { clientId, nonce, startedAt }) {
     `auth_time ${claims.auth_time} not within the login (started ${startedAt}, now ${now})`)
   assert.ok(claims.iat >= startedAt - SKEW && claims.iat <= now + SKEW, `iat ${claims.iat}`)
   assert.ok(claims.exp > now, `exp ${claims.exp} is in the past`)
-  assert.equal(claims.acr, ACR_PWD)
-  assert.deepEqual(claims.amr, ['pwd'])
+  assert.equal(claims.acr, acr)
+  if (amrIncludes === undefined) {
+    assert.deepEqual(claims.amr, ['pwd'])
+  } else {
+    assert.ok(Array.isArray(claims.amr), `amr ${JSON.stringify(claims.amr)} is not an array`)
+    for (const v of amrIncludes) assert.ok(claims.amr.includes(v), `amr ${JSON.stringify(claims.amr)} lacks ${v}`)
+  }
 }
 
 async function assertUserInfo(config, tokens, sub) {
@@ -996,4 +1017,161 @@ test('private_key_jwt: a replayed assertion is refused; aud may be the issuer or
   const foreign = await postAssertion(introspect, a4, { token: 'not-a-token' })
   assert.equal(foreign.status, 401, foreign.text)
   assert.equal(foreign.json?.error, 'invalid_client', foreign.text)
+})
+
+// ---------------------------------------------------------------------------
+// Second factors (issue 12): acr_values=urn:latchkey:acr:mfa with TOTP. The
+// codes are computed here (RFC 6238), independently of Latchkey's
+// pquerna/otp.
+
+// mfa.totp in interop_test.go's config.
+const TOTP_PERIOD_S = 30
+const TOTP_DIGITS = 6
+const RECOVERY_CODES = 10
+
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  const out = []
+  let bits = 0
+  let value = 0
+  for (const ch of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(ch)
+    if (i < 0) throw new Error(`not base32: ${JSON.stringify(ch)}`)
+    value = ((value << 5) | i) & 0xffff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out.push((value >>> bits) & 0xff)
+    }
+  }
+  return Buffer.from(out)
+}
+
+// totp is the RFC 6238 code (HMAC-SHA1, RFC 4226 dynamic truncation) of
+// key for one time step.
+function totp(key, step, digits = TOTP_DIGITS) {
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(step))
+  const mac = createHmac('sha1', key).update(counter).digest()
+  const offset = mac[mac.length - 1] & 0x0f
+  const n = mac.readUInt32BE(offset) & 0x7fffffff
+  return String(n % 10 ** digits).padStart(digits, '0')
+}
+
+function timeStep(ms = Date.now()) {
+  return Math.floor(ms / 1000 / TOTP_PERIOD_S)
+}
+
+test('the TOTP helper meets the RFC 6238 SHA1 vectors', () => {
+  const key = base32Decode('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ')
+  assert.equal(key.toString(), '12345678901234567890')
+  for (const [time, code] of [[59, '94287082'], [1111111109, '07081804'], [1111111111, '14050471'],
+    [1234567890, '89005924'], [2000000000, '69279037'], [20000000000, '65353130']]) {
+    assert.equal(totp(key, Math.floor(time / 30), 8), code, `T=${time}`)
+  }
+})
+
+test('acr_values=mfa: TOTP enrollment then a TOTP challenge; acr mfa, amr pwd+otp+mfa', async (t) => {
+  const c = clients.generated
+  const { config } = await discover(c.id, c.secret, client.ClientSecretBasic(c.secret))
+  const md = config.serverMetadata()
+  assert.ok(md.acr_values_supported?.includes(ACR_MFA), `acr_values_supported ${JSON.stringify(md.acr_values_supported)}`)
+
+  // 1. A fresh browser, nothing enrolled: password, the enrollment page
+  //    (QR code and key as text) confirmed with a code computed here, the
+  //    recovery codes once, then back to the app.
+  let startedAt = Math.floor(Date.now() / 1000)
+  const first = await authorizationParams({ acr_values: ACR_MFA })
+  let key
+  let enrollStep
+  let enrollCode
+  const forms = [] // the action of every MFA form posted
+  const a1 = await signIn(new Browser(), client.buildAuthorizationUrl(config, first.params), mfaUser,
+    async ({ url, page, form, action }) => {
+      const target = new URL(action).pathname
+      forms.push(target)
+      if (target === '/mfa/enroll') {
+        assert.equal(new URL(url).pathname, '/mfa/enroll', `the enrollment form on ${redact(url)}`)
+        assert.ok(new URL(url).searchParams.get('req'), 'the enrollment page has no req in its URL')
+        assert.equal(key, undefined, `the enrollment page came back:\n${page.slice(0, 2000)}`)
+        // The QR code: a PNG in a data: URL (html/template writes '+' as &#43;).
+        const img = page.match(/<img\b[^>]*\bclass="qr"[^>]*>/i)
+        const src = img && attr(img[0], 'src')
+        assert.ok(src?.startsWith('data:image/png;base64,'), `no QR code (PNG data: URL) on the enrollment page:\n${page.slice(0, 2000)}`)
+        const png = Buffer.from(src.slice('data:image/png;base64,'.length), 'base64')
+        assert.equal(png.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'the QR code is not a PNG')
+        const m = page.match(/<code id="totp-secret">([A-Z2-7= ]+)<\/code>/)
+        assert.ok(m, `no TOTP key as text on the enrollment page:\n${page.slice(0, 2000)}`)
+        key = base32Decode(m[1])
+        assert.ok(key.length >= 16, `a ${key.length}-byte TOTP key (RFC 4226: at least 128 bits)`)
+        assert.ok(form.fields.get('req') && form.fields.get('csrf'), 'the enrollment form lacks req or csrf')
+        enrollStep = timeStep()
+        enrollCode = totp(key, enrollStep)
+        const fields = new URLSearchParams(form.fields)
+        fields.set('code', enrollCode)
+        return fields
+      }
+      if (target === '/mfa/continue') {
+        const codes = [...page.matchAll(/<li><code>([^<]+)<\/code><\/li>/g)].map((x) => x[1])
+        assert.equal(codes.length, RECOVERY_CODES, `recovery codes shown: ${codes.length}`)
+        assert.equal(new Set(codes).size, RECOVERY_CODES, 'the recovery codes are not distinct')
+        assert.ok(form.fields.get('req') && form.fields.get('csrf'), 'the continue form lacks req or csrf')
+        return form.fields
+      }
+      return undefined // any other page fails the sign-in
+    })
+  assert.ok(a1.loginPosted, 'a fresh browser must see the login form')
+  assert.deepEqual(forms, ['/mfa/enroll', '/mfa/continue'])
+  assert.equal(a1.kind, 'redirect')
+  assert.equal(a1.url.searchParams.get('iss'), issuer)
+  const t1 = await client.authorizationCodeGrant(config, a1.url, {
+    pkceCodeVerifier: first.codeVerifier, expectedNonce: first.nonce, expectedState: first.state, idTokenExpected: true,
+  })
+  const c1 = t1.claims()
+  assertIDTokenClaims(c1, { clientId: c.id, nonce: first.nonce, startedAt, acr: ACR_MFA, amrIncludes: ['pwd', 'otp', 'mfa'] })
+  assert.equal((await client.fetchUserInfo(config, t1.access_token, c1.sub)).sub, c1.sub)
+  t.diagnostic(`enrolled: sub=${c1.sub} acr=${c1.acr} amr=${JSON.stringify(c1.amr)}`)
+
+  // 2. Another browser, same user: password, then only the code form. The
+  //    enrollment code is refused (a code is never accepted twice); the
+  //    next time step's code (within the server's ±1 step) is accepted.
+  startedAt = Math.floor(Date.now() / 1000)
+  const second = await authorizationParams({ acr_values: ACR_MFA })
+  const b2 = new Browser()
+  let challenges = 0
+  const a2 = await signIn(b2, client.buildAuthorizationUrl(config, second.params), mfaUser,
+    async ({ url, page, form, action }) => {
+      challenges++
+      assert.equal(challenges, 1, `the code form came back after a good code:\n${page.slice(0, 2000)}`)
+      assert.equal(new URL(url).pathname, '/mfa', `want the code form on /mfa, got ${redact(url)}:\n${page.slice(0, 2000)}`)
+      assert.equal(new URL(action).pathname, '/mfa')
+      assert.ok(!page.includes('totp-secret'), 'an enrolled user was shown an enrollment key')
+      assert.ok(form.fields.get('req') && form.fields.get('csrf'), 'the code form lacks req or csrf')
+
+      const replay = new URLSearchParams(form.fields)
+      replay.set('code', enrollCode)
+      const stepAtReplay = timeStep()
+      const { res, body } = await b2.request(action, { method: 'POST', body: replay })
+      assert.equal(res.status, 400, `the enrollment code was not refused: ${res.status} ${res.headers.get('location') ?? ''}`)
+      // Still within ±1 step: refused as used; later it is simply expired.
+      assert.match(body, stepAtReplay - enrollStep <= 1 ? /already used/ : /not valid/)
+      const again = parseForm(body)
+      assert.ok(again && new URL(again.action, action).pathname === '/mfa', `no code form after the refusal:\n${body.slice(0, 2000)}`)
+
+      assert.ok(timeStep() <= enrollStep + 2, 'over a minute since enrollment: the next step is out of the ±1 window')
+      const fields = new URLSearchParams(again.fields)
+      fields.set('code', totp(key, enrollStep + 1))
+      return fields
+    })
+  assert.ok(a2.loginPosted, 'a fresh browser must see the login form')
+  assert.equal(challenges, 1)
+  assert.equal(a2.kind, 'redirect')
+  const t2 = await client.authorizationCodeGrant(config, a2.url, {
+    pkceCodeVerifier: second.codeVerifier, expectedNonce: second.nonce, expectedState: second.state, idTokenExpected: true,
+  })
+  const c2 = t2.claims()
+  assertIDTokenClaims(c2, { clientId: c.id, nonce: second.nonce, startedAt, acr: ACR_MFA, amrIncludes: ['pwd', 'otp', 'mfa'] })
+  assert.equal(c2.sub, c1.sub)
+  assert.ok(c2.sid === undefined || c2.sid !== c1.sid, 'two browsers share one SSO session')
+  t.diagnostic(`challenged: sub=${c2.sub} acr=${c2.acr} amr=${JSON.stringify(c2.amr)}`)
 })

@@ -53,13 +53,21 @@ const (
 	refreshGrace = time.Second
 )
 
+// mfaUser signs in with acr_values=urn:latchkey:acr:mfa: it enrolls TOTP
+// in the suite, so no other test may use it.
+const (
+	mfaUser  = "mfa-user"
+	mfaEmail = "mfa-user@example.com"
+)
+
 // TestOpenIDClient drives a running `latchkey serve` with openid-client v6:
 // discovery, code + PKCE with the login form posted, ID token signature
 // checked against jwks_uri, nonce/auth_time/acr/amr, userinfo, form_post,
 // iss on the callback, a wrong PKCE verifier, client_secret_basic,
 // client_secret_post and a public client; refresh rotation with the
 // grace window and reuse detection, introspection, revocation,
-// client_credentials and private_key_jwt (interop.test.mjs).
+// client_credentials and private_key_jwt; acr_values=urn:latchkey:acr:mfa
+// with TOTP enrollment, then a TOTP challenge (interop.test.mjs).
 func TestOpenIDClient(t *testing.T) {
 	node := testenv.Program(t, "node")
 	npm := testenv.Program(t, "npm")
@@ -95,6 +103,13 @@ tokens:
 limits:
   loginPerIP: {limit: 1000, window: 1m}
   loginPerAccount: {limit: 1000, window: 1m}
+# The TOTP parameters interop.test.mjs computes codes with (the defaults,
+# pinned here so that the node side stays in step with them).
+mfa:
+  totp:
+    algorithm: SHA1
+    digits: 6
+    period: 30s
 logging:
   format: json
 `, issuer, addr, filepath.Join(dir, "latchkey.db"), devKey, refreshGrace))
@@ -108,6 +123,10 @@ logging:
 	password := "pw-" + testenv.RandomSuffix(t, 12)
 	lk(password+"\n", "users", "create", "--username", interopUser, "--email", interopEmail,
 		"--email-verified", "--group", interopGroup, "--password-stdin")
+
+	mfaPassword := "pw-" + testenv.RandomSuffix(t, 12)
+	lk(mfaPassword+"\n", "users", "create", "--username", mfaUser, "--email", mfaEmail,
+		"--email-verified", "--password-stdin")
 
 	// Confidential client with a generated secret: stdout is the secret alone.
 	defaultSecret := oneLine(t, "clients create rp-default",
@@ -160,6 +179,8 @@ logging:
 		"INTEROP_PASSWORD="+password,
 		"INTEROP_EMAIL="+interopEmail,
 		"INTEROP_GROUP="+interopGroup,
+		"INTEROP_MFA_USERNAME="+mfaUser,
+		"INTEROP_MFA_PASSWORD="+mfaPassword,
 		"INTEROP_CLIENT_GENERATED_ID=rp-default",
 		"INTEROP_CLIENT_GENERATED_SECRET="+defaultSecret,
 		"INTEROP_CLIENT_STDIN_ID=rp-stdin",

@@ -1,0 +1,480 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/latchkeyid/latchkey/broker/oauth2"
+	"github.com/latchkeyid/latchkey/providers"
+	"github.com/latchkeyid/latchkey/storage"
+)
+
+// Federation is what the broker needs to sign users in through upstream
+// connectors.
+type Federation struct {
+	// Connectors is the live set of open connectors; nil: none.
+	Connectors *Connectors
+	// Store links identities to users (storage.Durable satisfies it).
+	Store FederationStore
+}
+
+// FederationStore is the durable data federation reads and writes. Tx
+// lets a new user, its identity link and their audit events commit
+// together.
+type FederationStore interface {
+	GetIdentity(ctx context.Context, connectorID, subject string) (storage.Identity, error)
+	UpdateIdentity(ctx context.Context, connectorID, subject string, fn func(storage.Identity) (storage.Identity, error)) error
+	Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Durable) error) error
+}
+
+// PathCallbackPrefix is where upstreams return the browser:
+// {issuer}/callback/{connector id} (register it at the upstream).
+const PathCallbackPrefix = "/callback/"
+
+// AMRFederated marks a login through an upstream (CONTRACTS.md).
+const AMRFederated = "fed"
+
+// CallbackURL is the redirect URI to register at the upstream for a
+// connector.
+func (b *Broker) CallbackURL(connectorID string) string {
+	return b.issuer + PathCallbackPrefix + url.PathEscape(connectorID)
+}
+
+// UpstreamView is one connector button on the login page.
+type UpstreamView struct {
+	ID   string
+	Name string
+}
+
+// upstreamState is what an upstream login in flight keeps, under the
+// hash of its state parameter: the request it belongs to and the secrets
+// the callback needs. The request's binding cookie still decides whether
+// the browser that comes back may continue it.
+type upstreamState struct {
+	RequestID   string `json:"request_id"`
+	ConnectorID string `json:"connector_id"`
+	Nonce       string `json:"nonce"`
+	Verifier    string `json:"verifier"`
+	CallbackURL string `json:"callback_url"`
+}
+
+func upstreamStateKey(state string) string { return "upstream-state:" + sha256Hex(state) }
+func upstreamPostKey(state string) string  { return "upstream-post:" + sha256Hex(state) }
+func fedSessionKey(sid string) string      { return "fed-sid:" + sid }
+
+// fedSession says which identity signed an SSO session in (for the
+// upstream refresh of refresh tokens issued under it).
+type fedSession struct {
+	ConnectorID string `json:"connector_id"`
+	Subject     string `json:"subject"`
+}
+
+// connectorAllowed reports whether client (and the request's
+// connector_id hint) allow signing in through id.
+func connectorAllowed(client storage.Client, req *AuthRequest, id string) bool {
+	if len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, id) {
+		return false
+	}
+	return req.ConnectorID == "" || req.ConnectorID == id
+}
+
+// loginView builds the login page: the password form when "local" is
+// allowed, and a button per allowed upstream connector.
+func (b *Broker) loginView(req *AuthRequest, client storage.Client, binding, hint string) LoginView {
+	v := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: hint}
+	v.Password = b.password != nil && connectorAllowed(client, req, LocalConnectorID)
+	for _, up := range b.fed.Connectors.List() {
+		if _, ok := up.Connector.(providers.CallbackConnector); !ok {
+			continue
+		}
+		if connectorAllowed(client, req, up.Connector.ID()) {
+			v.Upstreams = append(v.Upstreams, UpstreamView{ID: up.Connector.ID(), Name: up.Connector.Name()})
+		}
+	}
+	return v
+}
+
+// skipChooser returns the connector to start right away, if any: the
+// request's connector_id; or the only way in (one upstream, no password
+// form); or, for a login_hint naming a user who signs in through exactly
+// one allowed upstream and has no password, that upstream.
+func (b *Broker) skipChooser(ctx context.Context, req *AuthRequest, v LoginView) string {
+	switch {
+	case len(v.Upstreams) == 0:
+		return ""
+	case req.ConnectorID != "" && req.ConnectorID != LocalConnectorID:
+		return v.Upstreams[0].ID // connectorAllowed left only that one
+	case len(v.Upstreams) == 1 && !v.Password:
+		return v.Upstreams[0].ID
+	case req.LoginHint == "" || b.fed.Store == nil:
+		return ""
+	}
+	var pick string
+	_ = b.fed.Store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		u, err := tx.GetUserByUsername(ctx, req.LoginHint)
+		if err != nil {
+			users, lerr := tx.ListUsersByEmail(ctx, req.LoginHint)
+			if lerr != nil || len(users) != 1 {
+				return nil
+			}
+			u = users[0]
+		}
+		if u.PasswordHash != "" && v.Password {
+			return nil
+		}
+		ids, err := tx.ListUserIdentities(ctx, u.ID)
+		if err != nil {
+			return nil
+		}
+		for _, id := range ids {
+			if slices.ContainsFunc(v.Upstreams, func(x UpstreamView) bool { return x.ID == id.ConnectorID }) {
+				if pick != "" && pick != id.ConnectorID {
+					pick = ""
+					return nil
+				}
+				pick = id.ConnectorID
+			}
+		}
+		return nil
+	})
+	return pick
+}
+
+// BeginUpstream starts a login through connector connectorID for request
+// id (the login page's connector button): it stores a fresh state, nonce
+// and PKCE verifier for the callback and sends the browser upstream.
+func (b *Broker) BeginUpstream(ctx context.Context, id, binding, csrf, connectorID string, meta RequestMeta) Result {
+	req, client, perr := b.requestPage(ctx, id, binding)
+	if perr != nil {
+		return Result{Page: perr}
+	}
+	if !checkCSRF(binding, id, csrf) {
+		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch"))
+	}
+	return b.beginUpstream(ctx, req, client, connectorID, meta)
+}
+
+func (b *Broker) beginUpstream(ctx context.Context, req *AuthRequest, client storage.Client, connectorID string, meta RequestMeta) Result {
+	up, ok := b.fed.Connectors.Get(connectorID)
+	cc, isCallback := up.Connector.(providers.CallbackConnector)
+	if !ok || !isCallback || !connectorAllowed(client, req, connectorID) {
+		return pageErr(400, "Not available", "This sign-in method is not available for this application.", fmt.Errorf("connector %q unknown or not allowed", connectorID))
+	}
+	state, err1 := b.randomToken(32)
+	nonce, err2 := b.randomToken(32)
+	verifier, err3 := b.randomToken(32)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	st := upstreamState{RequestID: req.ID, ConnectorID: connectorID, Nonce: nonce, Verifier: verifier, CallbackURL: b.CallbackURL(connectorID)}
+	lr := providers.LoginRequest{
+		CallbackURL: st.CallbackURL, State: state, Nonce: nonce,
+		CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), LoginHint: req.LoginHint,
+	}
+	switch {
+	case slices.Contains(req.Prompt, oauth2.PromptLogin):
+		lr.Prompt = oauth2.PromptLogin
+	case slices.Contains(req.Prompt, oauth2.PromptSelectAccount):
+		lr.Prompt = oauth2.PromptSelectAccount
+	}
+	loginURL, err := cc.LoginURL(ctx, lr)
+	if err != nil {
+		return b.upstreamFailed(ctx, req, client, up, err, meta)
+	}
+	ttl := req.CreatedAt.Add(b.reqTTL).Sub(b.now())
+	if ttl <= 0 {
+		return Result{Page: expiredPage(errRequestExpired)}
+	}
+	data, err := json.Marshal(st)
+	if err == nil {
+		err = b.eph.Put(ctx, upstreamStateKey(state), data, ttl)
+	}
+	if err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", fmt.Errorf("store upstream state: %w", err))
+	}
+	return Result{Redirect: &Redirect{URI: loginURL}}
+}
+
+// maxPostedCallback bounds what a form_post callback may store.
+const maxPostedCallback = 64 << 10
+
+// StoreUpstreamPost keeps a callback the upstream POSTed cross-site
+// (response_mode=form_post, where the browser sends no Lax cookies) under
+// its state for a short while and returns the same-origin URL to answer
+// 303 to: the GET there carries the binding cookie, and UpstreamCallback
+// continues with the stored parameters.
+func (b *Broker) StoreUpstreamPost(ctx context.Context, connectorID string, form url.Values) (string, *PageError) {
+	state := form.Get("state")
+	enc := form.Encode()
+	if state == "" || len(state) > 512 || len(enc) > maxPostedCallback {
+		return "", &PageError{Status: 400, Title: "Sign-in failed", Message: "The identity provider's answer could not be read. Go back to the application and start again.", Err: errors.New("posted callback without state or too large")}
+	}
+	if err := b.eph.Put(ctx, upstreamPostKey(state), []byte(enc), b.codeTTL); err != nil {
+		return "", &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
+	}
+	return PathCallbackPrefix + url.PathEscape(connectorID) + "?" + url.Values{"state": {state}}.Encode(), nil
+}
+
+// UpstreamCallback handles the browser's return from an upstream at
+// /callback/{connectorID}: it finds the login by its state (single use),
+// checks that this browser started it, lets the connector verify the
+// answer, links the identity to a user, signs the browser in and returns
+// to the dispatcher.
+func (b *Broker) UpstreamCallback(ctx context.Context, connectorID, binding string, query url.Values, bs BrowserSessions, meta RequestMeta) Result {
+	state := query.Get("state")
+	if state == "" || len(state) > 512 {
+		return pageErr(400, "Sign-in failed", "The identity provider's answer is missing its state. Go back to the application and start again.", errors.New("callback without state"))
+	}
+	if len(query) == 1 { // a form_post answer, re-read on our own origin
+		if posted, err := b.eph.Take(ctx, upstreamPostKey(state)); err == nil {
+			if q, err := url.ParseQuery(string(posted)); err == nil {
+				query = q
+			}
+		}
+	}
+	raw, err := b.eph.Take(ctx, upstreamStateKey(state))
+	if errors.Is(err, storage.ErrNotFound) {
+		return Result{Page: expiredPage(errors.New("unknown or replayed upstream state"))}
+	}
+	if err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	var st upstreamState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	if st.ConnectorID != connectorID {
+		return pageErr(400, "Sign-in failed", "The identity provider's answer arrived at the wrong address. Go back to the application and start again.",
+			fmt.Errorf("state of connector %q at the callback of %q", st.ConnectorID, connectorID))
+	}
+	req, client, perr := b.requestPage(ctx, st.RequestID, binding)
+	if perr != nil {
+		return Result{Page: perr}
+	}
+	up, ok := b.fed.Connectors.Get(connectorID)
+	cc, isCallback := up.Connector.(providers.CallbackConnector)
+	if !ok || !isCallback || !connectorAllowed(client, req, connectorID) {
+		return pageErr(400, "Not available", "This sign-in method is not available for this application.", fmt.Errorf("connector %q unknown or not allowed", connectorID))
+	}
+	ident, err := cc.HandleCallback(ctx, providers.CallbackRequest{
+		CallbackURL: st.CallbackURL, Query: query, State: state, Nonce: st.Nonce, CodeVerifier: st.Verifier,
+	})
+	if err != nil {
+		return b.upstreamFailed(ctx, req, client, up, err, meta)
+	}
+	if !slices.Contains(ident.AMR, AMRFederated) {
+		ident.AMR = append([]string{AMRFederated}, ident.AMR...)
+	}
+	user, perr := b.linkIdentity(ctx, up, ident, client, meta)
+	if perr != nil {
+		return Result{Page: perr}
+	}
+	cookies, sess, err := b.signIn(ctx, req, bs, user.ID, connectorID, ident.AMR, meta)
+	if err != nil {
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	b.audit(ctx, storage.Event{Type: "user.login.succeeded", Actor: "user:" + user.ID, UserID: user.ID,
+		ClientID: client.ID, ConnectorID: connectorID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
+		Data: map[string]any{"sid": sess.SID, "amr": ident.AMR}})
+	if data, err := json.Marshal(fedSession{ConnectorID: connectorID, Subject: ident.Subject}); err == nil {
+		// As long as a refresh family of this session may live.
+		if err := b.eph.Put(ctx, fedSessionKey(sess.SID), data, b.refresh.absolute); err != nil {
+			b.log.WarnContext(ctx, "record the federated session", slog.Any("error", err))
+		}
+	}
+	req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = user.ID, sess.AuthTime, sess.AMR, sess.SID, connectorID
+	req.SessionCookie = cookies.SessionCookie
+	res := b.dispatch(ctx, req, client, BrowserSessions{Active: cookies.SessionCookie, Others: cookies.Others})
+	res.Cookies = mergeCookies(res.Cookies, cookies)
+	return res
+}
+
+// upstreamFailed turns a connector error into the page the user sees.
+func (b *Broker) upstreamFailed(ctx context.Context, req *AuthRequest, client storage.Client, up Upstream, err error, meta RequestMeta) Result {
+	name, id := up.Connector.Name(), up.Connector.ID()
+	var (
+		denied   *providers.DeniedError
+		upErr    *providers.UpstreamError
+		unavail  *providers.UnavailableError
+		evType   = "user.login.failed"
+		evReason string
+		res      Result
+	)
+	switch {
+	case errors.As(err, &denied):
+		evType, evReason = "user.login.denied", denied.Reason
+		res = pageErr(403, "Access denied", fmt.Sprintf("%s: %s", name, denied.Reason), err)
+	case errors.As(err, &unavail) || errors.Is(err, providers.ErrUpstreamUnavailable):
+		evReason = "unavailable"
+		res = pageErr(503, name+" is unavailable", fmt.Sprintf("%s is not answering right now. Try again in a moment, or sign in another way.", name), err)
+	case errors.As(err, &upErr):
+		evReason = "upstream error " + truncate(upErr.Code, 64)
+		msg := fmt.Sprintf("%s did not sign you in (%s). Go back to the application and start again.", name, truncate(upErr.Code, 64))
+		res = pageErr(400, "Sign-in cancelled", msg, err)
+	case errors.Is(err, providers.ErrInvalidCallback):
+		evReason = "invalid callback"
+		res = pageErr(400, "Sign-in failed", fmt.Sprintf("The answer from %s could not be verified. Go back to the application and start again.", name), err)
+	default:
+		evReason = "error"
+		res = pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	b.log.WarnContext(ctx, "upstream sign-in failed", slog.String("connector_id", id), slog.Any("error", err))
+	b.audit(ctx, storage.Event{Type: evType, ClientID: client.ID, ConnectorID: id, IP: meta.IP, UserAgent: meta.UserAgent,
+		RequestID: meta.RequestID, Data: map[string]any{"reason": truncate(evReason, 200)}})
+	return res
+}
+
+// linkIdentity finds or makes the user an upstream identity signs in:
+// the user the identity is linked to; else, for a connector with
+// trustEmail and a verified email, the one active user with that
+// verified email; else a new user. A new link is audited with the
+// change. The identity's sealed ConnectorData and last login are stored;
+// users without a local password take their profile from the upstream.
+func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.Identity, client storage.Client, meta RequestMeta) (storage.User, *PageError) {
+	if b.fed.Store == nil {
+		return storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: errors.New("federation without a store")}
+	}
+	connID := up.Connector.ID()
+	now := b.now()
+	var user storage.User
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		err = b.fed.Store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+			existing, err := tx.GetIdentity(ctx, connID, ident.Subject)
+			switch {
+			case err == nil:
+				if user, err = tx.GetUser(ctx, existing.UserID); err != nil {
+					return err
+				}
+				if err := tx.UpdateIdentity(ctx, connID, ident.Subject, func(i storage.Identity) (storage.Identity, error) {
+					i.Email, i.LastLoginAt = ident.Email, now
+					if len(ident.ConnectorData) > 0 {
+						i.ConnectorData = ident.ConnectorData
+					}
+					return i, nil
+				}); err != nil {
+					return err
+				}
+				return b.syncProfile(ctx, tx, &user, ident)
+			case !errors.Is(err, storage.ErrNotFound):
+				return err
+			}
+			reason := ""
+			if up.TrustEmail && ident.EmailVerified && ident.Email != "" {
+				users, err := tx.ListUsersByEmail(ctx, ident.Email)
+				if err != nil {
+					return err
+				}
+				users = slices.DeleteFunc(users, func(u storage.User) bool { return !u.EmailVerified || u.Disabled })
+				if len(users) == 1 {
+					user, reason = users[0], "verified_email"
+				}
+			}
+			if reason == "" {
+				if user, err = b.newFederatedUser(ctx, tx, connID, ident); err != nil {
+					return err
+				}
+				reason = "new_user"
+				if err := tx.AppendEvent(ctx, storage.Event{Type: "user.created", Time: now, Actor: "connector:" + connID, UserID: user.ID,
+					ConnectorID: connID, ClientID: client.ID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
+					Data: map[string]any{"username": user.Username}}); err != nil {
+					return err
+				}
+			}
+			if err := tx.CreateIdentity(ctx, storage.Identity{ConnectorID: connID, Subject: ident.Subject, UserID: user.ID,
+				Email: ident.Email, ConnectorData: ident.ConnectorData, CreatedAt: now, LastLoginAt: now}); err != nil {
+				return err
+			}
+			return tx.AppendEvent(ctx, storage.Event{Type: "identity.linked", Time: now, Actor: "user:" + user.ID, UserID: user.ID,
+				ConnectorID: connID, ClientID: client.ID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
+				Data: map[string]any{"subject": truncate(ident.Subject, 255), "reason": reason}})
+		})
+		if !errors.Is(err, storage.ErrConflict) {
+			break // a concurrent first login linked it: the retry finds it
+		}
+	}
+	if err != nil {
+		return storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: fmt.Errorf("link identity: %w", err)}
+	}
+	if user.Disabled {
+		return storage.User{}, &PageError{Status: 403, Title: "Account disabled", Message: "Your account is disabled. Contact your administrator.", Err: fmt.Errorf("user %q is disabled", user.ID)}
+	}
+	return user, nil
+}
+
+// syncProfile copies the upstream's view of the user into a user without
+// a local password (one that federation created): the ID token's claims
+// follow the upstream's mapped claims.
+func (b *Broker) syncProfile(ctx context.Context, tx storage.Durable, u *storage.User, ident providers.Identity) error {
+	if u.PasswordHash != "" {
+		return nil
+	}
+	next := *u
+	next.Email, next.EmailVerified, next.Name, next.Groups = ident.Email, ident.EmailVerified, ident.Name, ident.Groups
+	if sameExceptUpdated(*u, next) {
+		return nil
+	}
+	next.UpdatedAt = b.now()
+	if err := tx.UpdateUser(ctx, u.ID, func(storage.User) (storage.User, error) { return next, nil }); err != nil {
+		return err
+	}
+	*u = next
+	return nil
+}
+
+func sameExceptUpdated(a, b storage.User) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+var usernameUnsafe = regexp.MustCompile(`[^A-Za-z0-9._@+-]+`)
+
+// newFederatedUser creates the user for a first login: the username
+// comes from the identity (username, else email, else connector and
+// subject), made unique with a numeric suffix.
+func (b *Broker) newFederatedUser(ctx context.Context, tx storage.Durable, connID string, ident providers.Identity) (storage.User, error) {
+	base := ident.Username
+	if base == "" {
+		base = ident.Email
+	}
+	if base = strings.Trim(usernameUnsafe.ReplaceAllString(base, "-"), "-"); base == "" {
+		base = connID + "-" + usernameUnsafe.ReplaceAllString(ident.Subject, "-")
+	}
+	base = truncate(base, 64)
+	id, err := b.randomToken(16)
+	if err != nil {
+		return storage.User{}, err
+	}
+	u := storage.User{ID: id, Email: ident.Email, EmailVerified: ident.EmailVerified, Name: ident.Name, Groups: ident.Groups}
+	for n := 1; n <= 50; n++ {
+		u.Username = base
+		if n > 1 {
+			u.Username = base + "-" + strconv.Itoa(n)
+		}
+		if _, err := tx.GetUserByUsername(ctx, u.Username); err == nil {
+			continue
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return storage.User{}, err
+		}
+		if err := tx.CreateUser(ctx, u); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				continue
+			}
+			return storage.User{}, err
+		}
+		return u, nil
+	}
+	return storage.User{}, fmt.Errorf("no free username for %q", base)
+}
