@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -114,6 +115,97 @@ func newMFACmd(c *cli) *cobra.Command {
 		},
 	}
 	reset.Flags().StringVar(&username, "username", "", "user (required)")
-	cmd.AddCommand(reset)
+
+	var rcUser string
+	codes := &cobra.Command{
+		Use:   "recovery-codes",
+		Short: "make a new set of 10 recovery codes for a user (the old set stops working); prints them once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rcUser == "" {
+				return errors.New("--username is required")
+			}
+			ctx := cmd.Context()
+			a, err := c.openApp(ctx, schemaRequire, false)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			list, err := regenerateRecoveryCodes(ctx, a.db, recovery.New(recovery.Options{Clock: a.clock}), rcUser)
+			if err != nil {
+				return err
+			}
+			if c.jsonOut {
+				return c.printJSON(map[string]any{"username": rcUser, "recovery_codes": list})
+			}
+			fmt.Fprintf(c.stderr, "new recovery codes for %q (the previous set no longer works):\n", rcUser)
+			_, err = fmt.Fprintln(c.stdout, strings.Join(list, "\n"))
+			return err
+		},
+	}
+	codes.Flags().StringVar(&rcUser, "username", "", "user (required)")
+	cmd.AddCommand(reset, codes)
 	return cmd
 }
+
+// regenerateRecoveryCodes replaces the user's recovery-code set (or makes
+// the first one) in one transaction with an audit event, and returns the
+// new codes. Recovery codes back up another factor: a user without one
+// gets none.
+func regenerateRecoveryCodes(ctx context.Context, db storage.Durable, f *recovery.Factor, username string) ([]string, error) {
+	var codes []string
+	err := db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		u, err := tx.GetUserByUsername(ctx, username)
+		if err != nil {
+			return err
+		}
+		creds, err := tx.ListMFACredentials(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		var current *storage.MFACredential
+		others := 0
+		for i := range creds {
+			if creds[i].Type == mfa.TypeRecovery {
+				current = &creds[i]
+			} else {
+				others++
+			}
+		}
+		if others == 0 {
+			return errNoFactor
+		}
+		if current != nil {
+			err = tx.UpdateMFACredential(ctx, current.ID, func(cur storage.MFACredential) (storage.MFACredential, error) {
+				next, list, err := f.Regenerate(ctx, cur)
+				codes = list
+				return next, err
+			})
+		} else {
+			var e mfa.Enrollment
+			if e, err = f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: u.ID, Label: "recovery codes"}); err == nil {
+				var cred mfa.Credential
+				if cred, err = f.FinishEnrollment(ctx, e.Pending, ""); err == nil {
+					codes = e.Codes
+					err = tx.CreateMFACredential(ctx, cred)
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, storage.Event{Type: "mfa.recovery.regenerated", Actor: "cli", UserID: u.ID,
+			Data: map[string]any{"username": u.Username}})
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, fmt.Errorf("no user %q", username)
+	case errors.Is(err, errNoFactor):
+		return nil, fmt.Errorf("user %q has no second factor: recovery codes back one up (enroll a factor first)", username)
+	case err != nil:
+		return nil, fmt.Errorf("recovery codes of %q: %w", username, err)
+	}
+	return codes, nil
+}
+
+var errNoFactor = errors.New("no second factor")
