@@ -48,25 +48,9 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	if info.ID == "" {
-		return nil, errors.New("apple: connector id is empty")
-	}
-	if deps.HTTPClient == nil {
-		return nil, errors.New("apple: Deps.HTTPClient is nil (the hardened client is required)")
-	}
-	if deps.Sealer == nil {
-		return nil, errors.New("apple: Deps.Sealer is nil (needed to keep upstream refresh tokens)")
-	}
-	if info.Name == "" {
-		info.Name = info.ID
-	}
-	clk := deps.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	clk, log, err := deps.Prepare("apple", &info, "upstream refresh tokens")
+	if err != nil {
+		return nil, err
 	}
 	client := upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log})
 	// The key set keeps ctx only for its values (the HTTP client);

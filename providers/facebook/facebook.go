@@ -37,25 +37,9 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	if info.ID == "" {
-		return nil, errors.New("facebook: connector id is empty")
-	}
-	if deps.HTTPClient == nil {
-		return nil, errors.New("facebook: Deps.HTTPClient is nil (the hardened client is required)")
-	}
-	if deps.Sealer == nil {
-		return nil, errors.New("facebook: Deps.Sealer is nil (needed to keep the access token)")
-	}
-	if info.Name == "" {
-		info.Name = info.ID
-	}
-	clk := deps.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	clk, log, err := deps.Prepare("facebook", &info, "the access token")
+	if err != nil {
+		return nil, err
 	}
 	return &Connector{
 		info:   info,

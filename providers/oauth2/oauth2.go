@@ -157,21 +157,9 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	if info.ID == "" {
-		return nil, errors.New("oauth2: connector id is empty")
-	}
-	if deps.HTTPClient == nil {
-		return nil, errors.New("oauth2: Deps.HTTPClient is nil (the hardened client is required)")
-	}
-	if deps.Sealer == nil {
-		return nil, errors.New("oauth2: Deps.Sealer is nil (needed to keep upstream refresh tokens)")
-	}
-	if info.Name == "" {
-		info.Name = info.ID
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	_, log, err := deps.Prepare("oauth2", &info, "upstream refresh tokens")
+	if err != nil {
+		return nil, err
 	}
 	style := xoauth2.AuthStyleInHeader
 	if cfg.TokenEndpointAuthMethod == "client_secret_post" {

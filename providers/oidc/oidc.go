@@ -79,25 +79,9 @@ var (
 )
 
 func newConnector(info providers.Info, cfg Config, m *mapping.Mapper, deps providers.Deps) (*Connector, error) {
-	if info.ID == "" {
-		return nil, errors.New("oidc: connector id is empty")
-	}
-	if deps.HTTPClient == nil {
-		return nil, errors.New("oidc: Deps.HTTPClient is nil (the hardened client is required)")
-	}
-	if deps.Sealer == nil {
-		return nil, errors.New("oidc: Deps.Sealer is nil (needed to keep upstream refresh tokens)")
-	}
-	if info.Name == "" {
-		info.Name = info.ID
-	}
-	clk := deps.Clock
-	if clk == nil {
-		clk = clock.Real{}
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	clk, log, err := deps.Prepare("oidc", &info, "upstream refresh tokens")
+	if err != nil {
+		return nil, err
 	}
 	return &Connector{
 		info:        info,
