@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"github.com/latchkeyid/latchkey/broker/keys"
 	"text/tabwriter"
 	"time"
 
@@ -84,83 +86,75 @@ func newKeysCmd(c *cli) *cobra.Command {
 		Short: "list signing keys (no private material)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			km, err := a.keyManager(ctx)
-			if err != nil {
-				return err
-			}
-			list, err := km.List(ctx)
-			if err != nil {
-				return fmt.Errorf("list keys: %w", err)
-			}
-			if c.jsonOut {
-				return c.printJSON(map[string]any{"keys": list})
-			}
-			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tLEAVES JWKS\tSEALED BY")
-			for _, k := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State,
-					fmtTime(k.Created), fmtTime(k.Activates), fmtTime(k.Retires), k.EncryptionKey)
-			}
-			return w.Flush()
+			return c.withKeys(cmd.Context(), func(ctx context.Context, _ *app, km *keys.Manager) error {
+				list, err := km.List(ctx)
+				if err != nil {
+					return fmt.Errorf("list keys: %w", err)
+				}
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"keys": list})
+				}
+				w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tLEAVES JWKS\tSEALED BY")
+				for _, k := range list {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State,
+						fmtTime(k.Created), fmtTime(k.Activates), fmtTime(k.Retires), k.EncryptionKey)
+				}
+				return w.Flush()
+			})
 		},
 	}, &cobra.Command{
 		Use:   "rotate",
 		Short: "rotate now: the pre-published next key starts signing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
+			return c.withKeys(cmd.Context(), func(ctx context.Context, _ *app, km *keys.Manager) error {
+				rotated, err := km.Rotate(ctx, true)
+				if err != nil {
+					return fmt.Errorf("rotate keys: %w", err)
+				}
+				if !rotated {
+					return fmt.Errorf("rotate keys: another replica rotated at the same moment; run `latchkey keys list`")
+				}
+				_, err = fmt.Fprintln(c.stderr, "rotated: the former next keys now sign; new next keys are published")
 				return err
-			}
-			defer a.close()
-			km, err := a.keyManager(ctx)
-			if err != nil {
-				return err
-			}
-			rotated, err := km.Rotate(ctx, true)
-			if err != nil {
-				return fmt.Errorf("rotate keys: %w", err)
-			}
-			if !rotated {
-				return fmt.Errorf("rotate keys: another replica rotated at the same moment; run `latchkey keys list`")
-			}
-			_, err = fmt.Fprintln(c.stderr, "rotated: the former next keys now sign; new next keys are published")
-			return err
+			})
 		},
 	}, &cobra.Command{
 		Use:   "rewrap",
 		Short: "re-encrypt every secret at rest under the first encryption key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
+			return c.withKeys(cmd.Context(), func(ctx context.Context, a *app, km *keys.Manager) error {
+				n, err := km.Rewrap(ctx)
+				if err != nil {
+					return fmt.Errorf("rewrap signing keys: %w", err)
+				}
+				first := a.cfg.Keys.EncryptionKeys[0].ID
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"rewrapped": n, "encryption_key": first})
+				}
+				_, err = fmt.Fprintf(c.stderr, "rewrapped %d secret(s) under encryption key %q\n", n, first)
 				return err
-			}
-			defer a.close()
-			km, err := a.keyManager(ctx)
-			if err != nil {
-				return err
-			}
-			n, err := km.Rewrap(ctx)
-			if err != nil {
-				return fmt.Errorf("rewrap signing keys: %w", err)
-			}
-			if c.jsonOut {
-				return c.printJSON(map[string]any{"rewrapped": n, "encryption_key": a.cfg.Keys.EncryptionKeys[0].ID})
-			}
-			_, err = fmt.Fprintf(c.stderr, "rewrapped %d secret(s) under encryption key %q\n", n, a.cfg.Keys.EncryptionKeys[0].ID)
-			return err
+			})
 		},
 	})
 	return cmd
+}
+
+// withKeys opens the stores (refusing an unmigrated schema) and the
+// signing keys, runs fn, and closes everything.
+func (c *cli) withKeys(ctx context.Context, fn func(context.Context, *app, *keys.Manager) error) error {
+	a, err := c.openApp(ctx, schemaRequire, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	km, err := a.keyManager(ctx)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, a, km)
 }
 
 func newAuditCmd(c *cli) *cobra.Command {
