@@ -102,7 +102,7 @@ const LocalConnectorID = "local"
 
 // Broker is the OIDC provider core.
 type Broker struct {
-	limits Limits
+	limits   Limits
 	issuer   string
 	store    Store
 	eph      storage.Ephemeral

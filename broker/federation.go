@@ -88,19 +88,27 @@ func connectorAllowed(client storage.Client, req *AuthRequest, id string) bool {
 	return req.ConnectorID == "" || req.ConnectorID == id
 }
 
-// loginView builds the login page: the password form when "local" is
-// allowed, and a button per allowed upstream connector.
+// loginView builds the login page: the password form when "local" or an
+// upstream PasswordConnector is allowed, and a button per allowed
+// callback connector.
 func (b *Broker) loginView(req *AuthRequest, client storage.Client, binding, hint string) LoginView {
 	v := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: hint}
-	v.Password = b.password != nil && connectorAllowed(client, req, LocalConnectorID)
+	if b.password != nil && connectorAllowed(client, req, LocalConnectorID) {
+		v.PasswordConnectors = append(v.PasswordConnectors, UpstreamView{ID: LocalConnectorID, Name: "Local account"})
+	}
 	for _, up := range b.fed.Connectors.List() {
-		if _, ok := up.Connector.(providers.CallbackConnector); !ok {
+		if !connectorAllowed(client, req, up.Connector.ID()) {
 			continue
 		}
-		if connectorAllowed(client, req, up.Connector.ID()) {
-			v.Upstreams = append(v.Upstreams, UpstreamView{ID: up.Connector.ID(), Name: up.Connector.Name()})
+		uv := UpstreamView{ID: up.Connector.ID(), Name: up.Connector.Name()}
+		if _, ok := up.Connector.(providers.PasswordConnector); ok {
+			v.PasswordConnectors = append(v.PasswordConnectors, uv)
+		}
+		if _, ok := up.Connector.(providers.CallbackConnector); ok {
+			v.Upstreams = append(v.Upstreams, uv)
 		}
 	}
+	v.Password = len(v.PasswordConnectors) > 0
 	return v
 }
 
@@ -137,6 +145,10 @@ func (b *Broker) skipChooser(ctx context.Context, req *AuthRequest, v LoginView)
 			return nil
 		}
 		for _, id := range ids {
+			if slices.ContainsFunc(v.PasswordConnectors, func(x UpstreamView) bool { return x.ID == id.ConnectorID }) {
+				pick = "" // signs in on the password form
+				return nil
+			}
 			if slices.ContainsFunc(v.Upstreams, func(x UpstreamView) bool { return x.ID == id.ConnectorID }) {
 				if pick != "" && pick != id.ConnectorID {
 					pick = ""
@@ -276,6 +288,15 @@ func (b *Broker) UpstreamCallback(ctx context.Context, connectorID, binding stri
 	if !slices.Contains(ident.AMR, AMRFederated) {
 		ident.AMR = append([]string{AMRFederated}, ident.AMR...)
 	}
+	return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta)
+}
+
+// upstreamSignedIn finishes a login through an upstream connector
+// (callback or password): it links the identity to a user, signs the
+// browser in, records the federated session and returns to the
+// dispatcher.
+func (b *Broker) upstreamSignedIn(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions, up Upstream, ident providers.Identity, meta RequestMeta) Result {
+	connectorID := up.Connector.ID()
 	user, perr := b.linkIdentity(ctx, up, ident, client, meta)
 	if perr != nil {
 		return Result{Page: perr}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -18,8 +19,17 @@ type LoginView struct {
 	CSRF       string
 	ClientName string
 	LoginHint  string
-	// Password: the local password form is offered ("local" allowed).
+	// Password: the password form is offered (PasswordConnectors is not
+	// empty).
 	Password bool
+	// PasswordConnectors are the connectors the password form can check
+	// (local first when allowed, then each allowed upstream
+	// PasswordConnector such as ldap); the form offers a choice when
+	// there is more than one.
+	PasswordConnectors []UpstreamView
+	// PasswordConnector is the one chosen when the form is shown again
+	// after a failed attempt ("" for the first).
+	PasswordConnector string
 	// Upstreams are the connector buttons, in storage order (the client's
 	// allowed_connectors and the request's connector_id respected).
 	Upstreams []UpstreamView
@@ -94,11 +104,20 @@ var ErrBadCredentials = errors.New("incorrect username or password")
 // ErrBusy: too many password checks at once; try again shortly.
 var ErrBusy = errors.New("the server is busy; try again in a moment")
 
-// PasswordLogin checks a username and password for request id and, on
-// success, signs the browser in (see signIn) and continues the login. bs
-// are the browser's session cookies. A failure returns ErrBadCredentials
-// or ErrBusy with the login view to render again, or a page error.
+// PasswordLogin is PasswordLoginWith through the local connector.
 func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs BrowserSessions, username, password string, meta RequestMeta) (Result, LoginView, error) {
+	return b.PasswordLoginWith(ctx, id, binding, csrf, bs, LocalConnectorID, username, password, meta)
+}
+
+// PasswordLoginWith checks a username and password for request id through
+// password connector connectorID ("" or "local": the local connector;
+// otherwise an allowed upstream PasswordConnector such as ldap, whose
+// identity is linked to a user as for callback connectors) and, on
+// success, signs the browser in (see signIn) and continues the login. bs
+// are the browser's session cookies. The login limits and lockout apply
+// to every password connector alike. A failure returns ErrBadCredentials
+// or ErrBusy with the login view to render again, or a page error.
+func (b *Broker) PasswordLoginWith(ctx context.Context, id, binding, csrf string, bs BrowserSessions, connectorID, username, password string, meta RequestMeta) (Result, LoginView, error) {
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return Result{Page: perr}, LoginView{}, nil
@@ -106,9 +125,23 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs
 	if !checkCSRF(binding, id, csrf) {
 		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), LoginView{}, nil
 	}
+	if connectorID == "" {
+		connectorID = LocalConnectorID
+	}
 	view := b.loginView(req, client, binding, username)
-	if b.password == nil || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, LocalConnectorID)) {
-		return pageErr(400, "Not available", "Password sign-in is not available for this application.", nil), LoginView{}, nil
+	view.PasswordConnector = connectorID
+	var (
+		pc providers.PasswordConnector
+		up Upstream
+	)
+	if connectorID == LocalConnectorID {
+		pc = b.password
+	} else if u, ok := b.fed.Connectors.Get(connectorID); ok {
+		up = u
+		pc, _ = u.Connector.(providers.PasswordConnector)
+	}
+	if pc == nil || !slices.ContainsFunc(view.PasswordConnectors, func(v UpstreamView) bool { return v.ID == connectorID }) {
+		return pageErr(400, "Not available", "Password sign-in is not available for this application.", fmt.Errorf("password connector %q unknown or not allowed", truncate(connectorID, 64))), LoginView{}, nil
 	}
 	if err := b.checkLoginLimits(ctx, username, meta.IP); err != nil {
 		var rl *RateLimitedError
@@ -117,19 +150,27 @@ func (b *Broker) PasswordLogin(ctx context.Context, id, binding, csrf string, bs
 		}
 		return pageErr(503, "Temporarily unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", err), LoginView{}, nil
 	}
-	ident, err := b.password.Login(ctx, username, password)
+	ident, err := pc.Login(ctx, username, password)
 	switch {
 	case errors.Is(err, providers.ErrInvalidCredentials):
 		b.loginFailed(ctx, username, meta)
-		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: LocalConnectorID,
+		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: connectorID,
 			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"username": truncate(username, 64)}})
 		return Result{}, view, ErrBadCredentials
 	case errors.Is(err, providers.ErrBusy):
 		return Result{}, view, ErrBusy
+	case err != nil && connectorID != LocalConnectorID:
+		return b.upstreamFailed(ctx, req, client, up, err, meta), LoginView{}, nil
 	case err != nil:
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil
 	}
 	b.loginSucceeded(ctx, username)
+	if connectorID != LocalConnectorID {
+		if len(ident.AMR) == 0 {
+			ident.AMR = []string{"pwd"}
+		}
+		return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta), LoginView{}, nil
+	}
 	cookies, sess, err := b.signIn(ctx, req, bs, ident.Subject, LocalConnectorID, ident.AMR, meta)
 	if err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), LoginView{}, nil

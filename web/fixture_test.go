@@ -158,7 +158,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	f.eph = eph
 	// Upstream connectors (federation_test.go syncs them in): the oidc
 	// type over the hardened client allowed to reach loopback.
-	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}}, providers.Deps{
+	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}, "pwtest": pwTestType{}}, providers.Deps{
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Clock:      clk, Logger: log, Sealer: ring,
 	}, nil, log)

@@ -181,8 +181,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
 		return
 	}
-	res, view, err := s.broker.PasswordLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
-		form.Get("csrf"), s.browserSessions(r), form.Get("username"), form.Get("password"), s.meta(r))
+	res, view, err := s.broker.PasswordLoginWith(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
+		form.Get("csrf"), s.browserSessions(r), form.Get("connector"), form.Get("username"), form.Get("password"), s.meta(r))
 	var limited *broker.RateLimitedError
 	switch {
 	case errors.As(err, &limited):

@@ -43,6 +43,7 @@ func newRoot(c *cli) *cobra.Command {
 		newAuditCmd(c),
 		newUsersCmd(c),
 		newClientsCmd(c),
+		newConnectorsCmd(c),
 		newSessionsCmd(c),
 		newMFACmd(c),
 		newDemoAppCmd(c),

@@ -253,4 +253,3 @@ func (a *App) page(w http.ResponseWriter, status int, v view) {
 		a.log.Error("render", slog.Any("error", err))
 	}
 }
-
