@@ -47,9 +47,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	  done; done
 
-## bench: benchmarks (see docs/performance.md)
+## bench: the benchmark suite end to end: load driver against `latchkey serve`
+## (SQLite, and PostgreSQL/Redis when LATCHKEY_TEST_POSTGRES/_REDIS are set)
+## and the Go benchmarks; prints the table (docs/performance.md)
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	GO=$(GO) bench/run.sh
 
 clean:
 	rm -rf bin

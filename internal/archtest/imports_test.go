@@ -65,6 +65,7 @@ var rules = []struct {
 	{prefix: "internal/testenv", may: testSupportMay},
 	{prefix: "internal/archtest", may: testSupportMay},
 	{prefix: "test", may: testSupportMay},
+	{prefix: "bench", may: testSupportMay}, // benchmarks and the load driver
 	{prefix: "internal", may: []string{gStorage, gInternal}},
 }
 
@@ -417,6 +418,13 @@ func TestCheckImport(t *testing.T) {
 		{"test/e2e", "storage/sqlstore", true, true},
 		{"test/e2e", "web", true, false},
 		{"test/e2e", "cmd/latchkey", true, false},
+		{"bench", "broker", true, true},
+		{"bench", "storage/redisstore", true, true},
+		{"bench", "internal/testenv", true, true},
+		{"bench", "web", true, false},
+		{"bench", "cmd/latchkey", true, false},
+		{"bench/load", "broker", false, true},
+		{"bench/load", "internal/config", false, false},
 		// tests may use helpers, never the entry points of others
 		{"mfa/totp", "internal/testenv", true, true},
 		{"mfa/totp", "mfa/mfatest", true, true},
