@@ -209,13 +209,34 @@ func newClientsCmd(c *cli) *cobra.Command {
 		},
 	}
 
-	var delID string
-	del := &cobra.Command{
+	del := newDeleteCmd(c, "client", "client_id (required)", func(ctx context.Context, tx storage.Durable, id string) error {
+		cl, err := tx.GetClient(ctx, id)
+		if err != nil {
+			return err
+		}
+		if cl.ConfigManaged {
+			return storage.ErrReadOnly
+		}
+		if err := tx.DeleteClient(ctx, id); err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, storage.Event{Type: "client.deleted", Actor: "cli", ClientID: id})
+	})
+	cmd.AddCommand(create, list, del)
+	return cmd
+}
+
+// newDeleteCmd is `delete --id ID` for a kind of record the config file
+// may manage: del runs in one transaction and returns storage.ErrReadOnly
+// for a config-managed record.
+func newDeleteCmd(c *cli, kind, idHelp string, del func(ctx context.Context, tx storage.Durable, id string) error) *cobra.Command {
+	var id string
+	cmd := &cobra.Command{
 		Use:   "delete",
-		Short: "delete a client (not one managed by the config file)",
+		Short: "delete a " + kind + " (not one managed by the config file)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if delID == "" {
+			if id == "" {
 				return errors.New("--id is required")
 			}
 			ctx := cmd.Context()
@@ -224,32 +245,19 @@ func newClientsCmd(c *cli) *cobra.Command {
 				return err
 			}
 			defer a.close()
-			err = a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
-				cl, err := tx.GetClient(ctx, delID)
-				if err != nil {
-					return err
-				}
-				if cl.ConfigManaged {
-					return storage.ErrReadOnly
-				}
-				if err := tx.DeleteClient(ctx, delID); err != nil {
-					return err
-				}
-				return tx.AppendEvent(ctx, storage.Event{Type: "client.deleted", Actor: "cli", ClientID: delID})
-			})
+			err = a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error { return del(ctx, tx, id) })
 			switch {
 			case errors.Is(err, storage.ErrNotFound):
-				return fmt.Errorf("no client %q", delID)
+				return fmt.Errorf("no %s %q", kind, id)
 			case errors.Is(err, storage.ErrReadOnly):
-				return fmt.Errorf("client %q is managed by the config file: remove it there", delID)
+				return fmt.Errorf("%s %q is managed by the config file: remove it there", kind, id)
 			case err != nil:
-				return fmt.Errorf("delete client %q: %w", delID, err)
+				return fmt.Errorf("delete %s %q: %w", kind, id, err)
 			}
-			_, err = fmt.Fprintf(c.stderr, "deleted client %q\n", delID)
+			_, err = fmt.Fprintf(c.stderr, "deleted %s %q\n", kind, id)
 			return err
 		},
 	}
-	del.Flags().StringVar(&delID, "id", "", "client_id (required)")
-	cmd.AddCommand(create, list, del)
+	cmd.Flags().StringVar(&id, "id", "", idHelp)
 	return cmd
 }

@@ -179,47 +179,19 @@ func newConnectorsCmd(c *cli) *cobra.Command {
 		},
 	}
 
-	var delID string
-	del := &cobra.Command{
-		Use:   "delete",
-		Short: "delete a connector (not one managed by the config file)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if delID == "" {
-				return errors.New("--id is required")
-			}
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			err = a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
-				cn, err := tx.GetConnector(ctx, delID)
-				if err != nil {
-					return err
-				}
-				if cn.ConfigManaged {
-					return storage.ErrReadOnly
-				}
-				if err := tx.DeleteConnector(ctx, delID); err != nil {
-					return err
-				}
-				return tx.AppendEvent(ctx, storage.Event{Type: "connector.deleted", Actor: "cli", ConnectorID: delID})
-			})
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				return fmt.Errorf("no connector %q", delID)
-			case errors.Is(err, storage.ErrReadOnly):
-				return fmt.Errorf("connector %q is managed by the config file: remove it there", delID)
-			case err != nil:
-				return fmt.Errorf("delete connector %q: %w", delID, err)
-			}
-			_, err = fmt.Fprintf(c.stderr, "deleted connector %q\n", delID)
+	del := newDeleteCmd(c, "connector", "connector id (required)", func(ctx context.Context, tx storage.Durable, id string) error {
+		cn, err := tx.GetConnector(ctx, id)
+		if err != nil {
 			return err
-		},
-	}
-	del.Flags().StringVar(&delID, "id", "", "connector id (required)")
+		}
+		if cn.ConfigManaged {
+			return storage.ErrReadOnly
+		}
+		if err := tx.DeleteConnector(ctx, id); err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, storage.Event{Type: "connector.deleted", Actor: "cli", ConnectorID: id})
+	})
 	cmd.AddCommand(create, update, list, del)
 	return cmd
 }
