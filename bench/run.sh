@@ -32,6 +32,7 @@ BENCHTIME=${BENCH_BENCHTIME:-1s}
 REPORT=$OUT/report.md
 SERVER_PID=""
 PG_DSN=""
+REDIS_PREFIX=""
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -50,6 +51,7 @@ stop_server() {
 cleanup() {
   stop_server
   if [ -n "$PG_DSN" ]; then "$OUT/bin/load" pgdb drop "$PG_DSN" || true; fi
+  if [ -n "$REDIS_PREFIX" ]; then "$OUT/bin/load" redisclean "$LATCHKEY_TEST_REDIS" "$REDIS_PREFIX" || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -161,12 +163,14 @@ if [ "${BENCH_SKIP_LOAD:-}" != 1 ]; then
     eph="" what="PostgreSQL"
     if [ -n "${LATCHKEY_TEST_REDIS:-}" ]; then
       addrs=$(echo "$LATCHKEY_TEST_REDIS" | sed 's/[^,][^,]*/"&"/g')
-      eph="ephemeral: {redis: {addrs: [$addrs]}, keyPrefix: \"lkbench:$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'):\"}"
+      REDIS_PREFIX="lkbench:$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n'):"
+      eph="ephemeral: {redis: {addrs: [$addrs]}, keyPrefix: \"$REDIS_PREFIX\"}"
       what="PostgreSQL + Redis"
     fi
     setup "$OUT/postgres" "storage: {postgres: {dsn: \"$PG_DSN\"}}" "$eph" postgres "$PG_DSN"
     load_run "latchkey serve on $what" "$OUT/postgres" "client_credentials,introspection,refresh,login_fasthash"
     "$OUT/bin/load" pgdb drop "$PG_DSN" && PG_DSN=""
+    if [ -n "$REDIS_PREFIX" ]; then "$OUT/bin/load" redisclean "$LATCHKEY_TEST_REDIS" "$REDIS_PREFIX" && REDIS_PREFIX=""; fi
   else
     echo -e "\n(PostgreSQL load run skipped: LATCHKEY_TEST_POSTGRES is not set.)" | tee -a "$REPORT"
   fi

@@ -14,7 +14,8 @@
 // taskset). Every phase is bounded by -duration and -max-ops.
 //
 // Helpers for bench/run.sh: `load freeport`, `load wait URL`, `load pgdb
-// create|drop URL`, `load cheaphash DIALECT DSN PASSWORD USER...`.
+// create|drop URL`, `load cheaphash DIALECT DSN PASSWORD USER...`, `load
+// redisclean ADDRS PREFIX`.
 package main
 
 import (
@@ -51,6 +52,9 @@ func main() {
 			return
 		case "cheaphash":
 			exit(cheapHash(os.Args[2:]))
+			return
+		case "redisclean":
+			exit(redisClean(os.Args[2:]))
 			return
 		}
 	}

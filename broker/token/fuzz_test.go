@@ -43,3 +43,34 @@ func FuzzVerifyAccessToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyIDTokenHint: any id_token_hint is either an ID token of ours
+// or an error wrapping ErrInvalidHint; nothing panics.
+func FuzzVerifyIDTokenHint(f *testing.F) {
+	clk := clock.NewFake(t0)
+	m := newSigner(f, clk)
+	iss := newIssuer(f, m, clk)
+	idt, err := iss.IDToken(f.Context(), alice, token.Grant{ClientID: clientID, SID: "s"}, "")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		idt, "", ".", "..", "a.b.c", idt + "x",
+		b64(`{"alg":"none"}`) + "." + b64(`{"sub":"x"}`) + ".",
+		b64(`{"alg":"RS256","typ":"JWT","kid":null}`) + ".e30.",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		h, err := iss.VerifyIDTokenHint(t.Context(), tok)
+		if err != nil {
+			if !errors.Is(err, token.ErrInvalidHint) {
+				t.Fatalf("error %v does not wrap ErrInvalidHint", err)
+			}
+			return
+		}
+		if h.Subject == "" || len(h.Audience) == 0 {
+			t.Fatalf("accepted hint with empty claims: %+v", h)
+		}
+	})
+}

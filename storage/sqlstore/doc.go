@@ -20,6 +20,13 @@
 // transaction use a pool of query_only reader connections. PostgreSQL uses
 // one pool for both.
 //
+// On SQLite every statement is prepared once and kept (stmtcache.go):
+// SQLite compiles a statement each time it is prepared, which on the token
+// paths cost as much as running it. Writes outside a transaction (audit
+// events, the ephemeral store's writes) share commits with the ones
+// arriving at the same time (group commit, writebatch.go): each still
+// returns after its own write committed, with its own result.
+//
 // # Atomicity
 //
 // Update* run read-modify-write in one transaction: on SQLite the

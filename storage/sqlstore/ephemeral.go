@@ -51,10 +51,14 @@ func (e *Ephemeral) Put(ctx context.Context, key string, v []byte, ttl time.Dura
 		return fmt.Errorf("ephemeral put: %w", err)
 	}
 	s := e.s
-	_, err := s.writer(ctx).ExecContext(ctx,
-		`INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-		key, value(v), s.timeArg(s.c.clock.Now().Add(ttl)))
+	expires := s.timeArg(s.c.clock.Now().Add(ttl))
+	err := s.write(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx,
+			`INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
+			 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+			key, value(v), expires)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("ephemeral put: %w", err)
 	}
@@ -69,16 +73,24 @@ func (e *Ephemeral) Create(ctx context.Context, key string, v []byte, ttl time.D
 	}
 	s := e.s
 	now := s.c.clock.Now()
-	res, err := s.writer(ctx).ExecContext(ctx,
-		`INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-		 WHERE ephemeral.expires_at <= $4`,
-		key, value(v), s.timeArg(now.Add(ttl)), s.timeArg(now))
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, q querier) error {
+		res, err := q.ExecContext(ctx,
+			`INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
+			 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+			 WHERE ephemeral.expires_at <= $4`,
+			key, value(v), s.timeArg(now.Add(ttl)), s.timeArg(now))
+		if err != nil {
+			return err
+		}
+		n, err = affected(res)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("ephemeral create: %w", err)
 	}
-	if n, err := affected(res); err != nil || n == 0 {
-		return fmt.Errorf("ephemeral create: key exists: %w", orConflict(err))
+	if n == 0 {
+		return fmt.Errorf("ephemeral create: key exists: %w", storage.ErrConflict)
 	}
 	return nil
 }
@@ -106,14 +118,23 @@ func (e *Ephemeral) Take(ctx context.Context, key string) ([]byte, error) {
 	var (
 		v       []byte
 		expires time.Time
+		found   bool
 	)
-	err := s.writer(ctx).QueryRowContext(ctx,
-		`DELETE FROM ephemeral WHERE key = $1 RETURNING value, expires_at`, key).Scan(&v, timeDest{&expires})
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("ephemeral take: %w", storage.ErrNotFound)
-	}
+	err := s.write(ctx, func(ctx context.Context, q querier) error {
+		v, found = nil, false
+		err := q.QueryRowContext(ctx,
+			`DELETE FROM ephemeral WHERE key = $1 RETURNING value, expires_at`, key).Scan(&v, timeDest{&expires})
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ephemeral take: %w", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("ephemeral take: %w", storage.ErrNotFound)
 	}
 	if !expires.After(s.c.clock.Now()) {
 		return nil, fmt.Errorf("ephemeral take: %w", storage.ErrNotFound)
@@ -130,46 +151,58 @@ func (e *Ephemeral) CompareAndSwap(ctx context.Context, key string, old, v []byt
 	}
 	s := e.s
 	now := s.c.clock.Now()
-	w := s.writer(ctx)
-	var (
-		res sql.Result
-		err error
-	)
-	if ttl == 0 {
-		res, err = w.ExecContext(ctx,
-			`UPDATE ephemeral SET value = $2 WHERE key = $1 AND value = $3 AND expires_at > $4`,
-			key, value(v), value(old), s.timeArg(now))
-	} else {
-		res, err = w.ExecContext(ctx,
-			`UPDATE ephemeral SET value = $2, expires_at = $5 WHERE key = $1 AND value = $3 AND expires_at > $4`,
-			key, value(v), value(old), s.timeArg(now), s.timeArg(now.Add(ttl)))
-	}
-	if err != nil {
-		return fmt.Errorf("ephemeral compare-and-swap: %w", err)
-	}
-	n, err := affected(res)
-	if err != nil {
-		return fmt.Errorf("ephemeral compare-and-swap: %w", err)
-	}
-	if n == 1 {
-		return nil
-	}
-	// Nothing swapped: tell a missing key from a different value.
-	var one int
-	err = s.reader(ctx).QueryRowContext(ctx,
-		`SELECT 1 FROM ephemeral WHERE key = $1 AND expires_at > $2`, key, s.timeArg(now)).Scan(&one)
+	var swapped, present bool
+	err := s.write(ctx, func(ctx context.Context, q querier) error {
+		swapped, present = false, false
+		var (
+			res sql.Result
+			err error
+		)
+		if ttl == 0 {
+			res, err = q.ExecContext(ctx,
+				`UPDATE ephemeral SET value = $2 WHERE key = $1 AND value = $3 AND expires_at > $4`,
+				key, value(v), value(old), s.timeArg(now))
+		} else {
+			res, err = q.ExecContext(ctx,
+				`UPDATE ephemeral SET value = $2, expires_at = $5 WHERE key = $1 AND value = $3 AND expires_at > $4`,
+				key, value(v), value(old), s.timeArg(now), s.timeArg(now.Add(ttl)))
+		}
+		if err != nil {
+			return err
+		}
+		n, err := affected(res)
+		if err != nil || n == 1 {
+			swapped = err == nil
+			return err
+		}
+		// Nothing swapped: tell a missing key from a different value.
+		var one int
+		err = q.QueryRowContext(ctx,
+			`SELECT 1 FROM ephemeral WHERE key = $1 AND expires_at > $2`, key, s.timeArg(now)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		present = err == nil
+		return err
+	})
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("ephemeral compare-and-swap: %w", storage.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("ephemeral compare-and-swap: %w", err)
+	case swapped:
+		return nil
+	case !present:
+		return fmt.Errorf("ephemeral compare-and-swap: %w", storage.ErrNotFound)
 	}
 	return fmt.Errorf("ephemeral compare-and-swap: value changed: %w", storage.ErrConflict)
 }
 
 // Delete removes key; a missing key is not an error.
 func (e *Ephemeral) Delete(ctx context.Context, key string) error {
-	if _, err := e.s.writer(ctx).ExecContext(ctx, `DELETE FROM ephemeral WHERE key = $1`, key); err != nil {
+	err := e.s.write(ctx, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `DELETE FROM ephemeral WHERE key = $1`, key)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ephemeral delete: %w", err)
 	}
 	return nil
@@ -206,14 +239,25 @@ func (e *Ephemeral) Incr(ctx context.Context, key string, ttl time.Duration) (in
 	}
 	s := e.s
 	now := s.c.clock.Now()
-	var v []byte
-	err := s.writer(ctx).QueryRowContext(ctx, incrSQL[s.c.dialect],
-		key, []byte("1"), s.timeArg(now.Add(ttl)), s.timeArg(now)).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, errors.New("ephemeral incr: the key holds a value that is not a counter")
-	}
+	var (
+		v       []byte
+		counter bool
+	)
+	err := s.write(ctx, func(ctx context.Context, q querier) error {
+		v, counter = nil, false
+		err := q.QueryRowContext(ctx, incrSQL[s.c.dialect],
+			key, []byte("1"), s.timeArg(now.Add(ttl)), s.timeArg(now)).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		counter = err == nil
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("ephemeral incr: %w", err)
+	}
+	if !counter {
+		return 0, errors.New("ephemeral incr: the key holds a value that is not a counter")
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {

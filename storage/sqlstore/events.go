@@ -24,14 +24,22 @@ func (s *Store) AppendEvent(ctx context.Context, e storage.Event) error {
 	if err != nil {
 		return fmt.Errorf("append event %s %q: %w", e.Type, e.ID, err)
 	}
-	res, err := s.writer(ctx).ExecContext(ctx,
-		`INSERT INTO audit_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-		e.ID, e.Type, s.timeArg(e.Time), e.Actor, e.UserID, e.ClientID, e.ConnectorID, e.IP, e.UserAgent, e.RequestID, data)
+	var n int64
+	err = s.write(ctx, func(ctx context.Context, q querier) error {
+		res, err := q.ExecContext(ctx,
+			`INSERT INTO audit_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
+			e.ID, e.Type, s.timeArg(e.Time), e.Actor, e.UserID, e.ClientID, e.ConnectorID, e.IP, e.UserAgent, e.RequestID, data)
+		if err != nil {
+			return err
+		}
+		n, err = affected(res)
+		return err
+	})
+	if err == nil && n == 0 {
+		err = storage.ErrConflict
+	}
 	if err != nil {
 		return fmt.Errorf("append event %s %q: %w", e.Type, e.ID, err)
-	}
-	if n, err := affected(res); err != nil || n == 0 {
-		return fmt.Errorf("append event %s %q: %w", e.Type, e.ID, orConflict(err))
 	}
 	return nil
 }

@@ -78,6 +78,12 @@ type core struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	spSeq   atomic.Uint64
+	// SQLite only: prepared statements of the reader pool and the writer
+	// (stmtcache.go). Nil on PostgreSQL.
+	readStmts, writeStmts *stmtCache
+	// SQLite only: group commit of the writes outside transactions
+	// (writebatch.go).
+	writes *writeBatcher
 }
 
 // txKey keys the active transaction of one Open in a context.
@@ -167,7 +173,10 @@ func openSQLite(ctx context.Context, path string) (*core, error) {
 		_ = read.Close()
 		return nil, fmt.Errorf("open SQLite database %s: %w", abs, err)
 	}
-	return &core{dialect: DialectSQLite, read: read, write: write, path: abs, target: "SQLite database " + abs}, nil
+	c := &core{dialect: DialectSQLite, read: read, write: write, path: abs, target: "SQLite database " + abs,
+		readStmts: newStmtCache(read), writeStmts: newStmtCache(write)}
+	c.writes = newWriteBatcher(write, c.writeStmts)
+	return c, nil
 }
 
 // sqliteURI makes a file: URI, so that any character in the path (a '?',
@@ -243,6 +252,10 @@ func (s *Store) Close() error {
 	if s.tx != nil {
 		return nil
 	}
+	if s.c.readStmts != nil {
+		s.c.readStmts.close()
+		s.c.writeStmts.close()
+	}
 	err := s.c.write.Close()
 	if s.c.read != s.c.write {
 		err = errors.Join(err, s.c.read.Close())
@@ -273,7 +286,10 @@ func (s *Store) activeTx(ctx context.Context) *sql.Tx {
 // reader is where a read goes.
 func (s *Store) reader(ctx context.Context) querier {
 	if tx := s.activeTx(ctx); tx != nil {
-		return tx
+		return s.inTxQuerier(tx)
+	}
+	if s.c.readStmts != nil {
+		return cachedQuerier{cache: s.c.readStmts, direct: s.c.read}
 	}
 	return s.c.read
 }
@@ -281,9 +297,20 @@ func (s *Store) reader(ctx context.Context) querier {
 // writer is where a single-statement write goes.
 func (s *Store) writer(ctx context.Context) querier {
 	if tx := s.activeTx(ctx); tx != nil {
-		return tx
+		return s.inTxQuerier(tx)
+	}
+	if s.c.writeStmts != nil {
+		return cachedQuerier{cache: s.c.writeStmts, direct: s.c.write}
 	}
 	return s.c.write
+}
+
+// inTxQuerier runs statements in tx, prepared ones where cached.
+func (s *Store) inTxQuerier(tx *sql.Tx) querier {
+	if s.c.writeStmts != nil {
+		return cachedQuerier{cache: s.c.writeStmts, tx: tx, direct: tx}
+	}
+	return tx
 }
 
 // Tx runs fn in one transaction; see the package documentation.
