@@ -70,6 +70,13 @@ type Durable interface {
 	// with it, and returns how many it revoked. An empty sid or client id
 	// revokes nothing.
 	RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error)
+	// PruneRefreshTokens deletes every token of each family that can no
+	// longer refresh: a family created before familyCreatedBefore (its
+	// absolute lifetime is over) or whose newest token was issued before
+	// lastIssuedBefore (its idle lifetime is over). It returns how many
+	// rows it deleted. A family that can still refresh keeps every row,
+	// rotated ones included, so the reuse of an old token is still seen.
+	PruneRefreshTokens(ctx context.Context, familyCreatedBefore, lastIssuedBefore time.Time) (int64, error)
 
 	// GetKeys returns ErrNotFound before the first UpdateKeys.
 	GetKeys(ctx context.Context) (Keys, error)

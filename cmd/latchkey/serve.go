@@ -16,7 +16,6 @@ import (
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/providers/local"
 	"github.com/latchkeyid/latchkey/storage"
-	"github.com/latchkeyid/latchkey/storage/sqlstore"
 	"github.com/latchkeyid/latchkey/web"
 )
 
@@ -29,8 +28,13 @@ func newServeCmd(c *cli) *cobra.Command {
 	}
 }
 
-// sweepInterval is how often the SQL ephemeral store drops expired rows.
-const sweepInterval = time.Minute
+// sweepInterval is how often the SQL ephemeral store drops expired rows;
+// pruneInterval how often the refresh families that can no longer refresh
+// are deleted.
+const (
+	sweepInterval = time.Minute
+	pruneInterval = time.Hour
+)
 
 // serve runs until ctx is cancelled (SIGINT/SIGTERM), then stops accepting
 // connections and drains in-flight requests for up to
@@ -108,8 +112,12 @@ func (c *cli) serve(ctx context.Context) error {
 	go km.Run(bg)
 	go conns.Watch(bg, a.db, connectorPollInterval) // re-open changed connectors
 	if cfg.Ephemeral.Redis == nil {
-		go sweep(bg, a.db.Ephemeral(), a.log)
+		go every(bg, a.log, sweepInterval, "expired ephemeral rows", a.db.Ephemeral().Sweep)
 	}
+	go every(bg, a.log, pruneInterval, "expired refresh token families", func(ctx context.Context) (int64, error) {
+		now := a.clock.Now()
+		return a.db.PruneRefreshTokens(ctx, now.Add(-cfg.Tokens.RefreshAbsoluteTTL), now.Add(-cfg.Tokens.RefreshIdleTTL))
+	})
 
 	served := make(chan error, 1)
 	go func() {
@@ -169,18 +177,21 @@ func localIssuer(issuer string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func sweep(ctx context.Context, e *sqlstore.Ephemeral, log *slog.Logger) {
-	t := time.NewTicker(sweepInterval)
+// every runs fn each interval until ctx ends: the periodic deletion of
+// rows nobody can use any more (what names them in the log). Every replica
+// runs it; the deletes are idempotent.
+func every(ctx context.Context, log *slog.Logger, interval time.Duration, what string, fn func(context.Context) (int64, error)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := e.Sweep(ctx); err != nil {
-				log.WarnContext(ctx, "sweep expired ephemeral rows", slog.Any("error", err))
+			if n, err := fn(ctx); err != nil {
+				log.WarnContext(ctx, "delete "+what, slog.Any("error", err))
 			} else if n > 0 {
-				log.DebugContext(ctx, "swept expired ephemeral rows", slog.Int64("rows", n))
+				log.DebugContext(ctx, "deleted "+what, slog.Int64("rows", n))
 			}
 		}
 	}

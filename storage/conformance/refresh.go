@@ -25,6 +25,7 @@ func durTestRefreshTokens(t *testing.T, open func(t *testing.T) storage.Durable)
 	t.Run("RevokeBySID", func(t *testing.T) { durTestRefreshRevokeBySID(t, open) })
 	t.Run("RevokeBySIDWhileRotating", func(t *testing.T) { durTestRefreshRevokeBySIDRace(t, open) })
 	t.Run("Cascade", func(t *testing.T) { durTestRefreshCascade(t, open) })
+	t.Run("Prune", func(t *testing.T) { durTestRefreshPrune(t, open) })
 	t.Run("Tx", func(t *testing.T) { durTestRefreshTx(t, open) })
 }
 
@@ -428,5 +429,44 @@ func durTestRefreshRevokeBySIDRace(t *testing.T, open func(t *testing.T) storage
 		if got := durGetRefresh(t, s, h); got.RevokedAt.IsZero() {
 			t.Errorf("token %s of the session is not revoked", h)
 		}
+	}
+}
+
+// durTestRefreshPrune: a family past its absolute end or idle since its
+// newest token goes whole; a live family keeps its rotated rows too.
+func durTestRefreshPrune(t *testing.T, open func(t *testing.T) storage.Durable) {
+	s := open(t)
+	ctx := t.Context()
+	durRefreshOwners(t, s)
+	tok := func(hash, family string, created, issued int) storage.RefreshToken {
+		r := durMinimalRefresh(hash, family)
+		r.FamilyCreatedAt, r.IssuedAt = durFixtureTime(created), durFixtureTime(issued)
+		return r
+	}
+	for _, r := range []storage.RefreshToken{
+		tok("old-1", "old", 1, 1), tok("old-2", "old", 1, 40), // absolute end passed
+		tok("idle-1", "idle", 20, 20), tok("idle-2", "idle", 20, 25), // newest issued at 25
+		tok("live-1", "live", 20, 20), tok("live-2", "live", 20, 35), // newest issued at 35
+		tok("edge-1", "edge", 10, 30), // created exactly at the cutoff: kept
+	} {
+		durWantErr(t, "create "+r.Hash, s.CreateRefreshToken(ctx, r), nil)
+	}
+	n, err := s.PruneRefreshTokens(ctx, durFixtureTime(10), durFixtureTime(30))
+	durWantErr(t, "prune", err, nil)
+	if n != 4 {
+		t.Errorf("PruneRefreshTokens deleted %d rows, want 4", n)
+	}
+	for hash, want := range map[string]error{
+		"old-1": storage.ErrNotFound, "old-2": storage.ErrNotFound,
+		"idle-1": storage.ErrNotFound, "idle-2": storage.ErrNotFound,
+		"live-1": nil, "live-2": nil, "edge-1": nil,
+	} {
+		_, err := s.GetRefreshToken(ctx, hash)
+		durWantErr(t, "get "+hash+" after prune", err, want)
+	}
+	n, err = s.PruneRefreshTokens(ctx, durFixtureTime(10), durFixtureTime(30))
+	durWantErr(t, "prune again", err, nil)
+	if n != 0 {
+		t.Errorf("second PruneRefreshTokens deleted %d rows, want 0", n)
 	}
 }

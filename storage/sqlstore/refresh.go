@@ -219,3 +219,21 @@ func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid stri
 	}
 	return total, nil
 }
+
+// PruneRefreshTokens deletes the families that can no longer refresh, in
+// one statement: family_created_at is the same on every row of a family,
+// and the idle test looks at the family's newest issued_at.
+func (s *Store) PruneRefreshTokens(ctx context.Context, familyCreatedBefore, lastIssuedBefore time.Time) (int64, error) {
+	res, err := s.writer(ctx).ExecContext(ctx,
+		`DELETE FROM refresh_tokens WHERE family_created_at < $1 OR family_id IN
+		 (SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING MAX(issued_at) < $2)`,
+		s.timeArg(familyCreatedBefore), s.timeArg(lastIssuedBefore))
+	if err != nil {
+		return 0, fmt.Errorf("prune refresh tokens: %w", err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return 0, fmt.Errorf("prune refresh tokens: %w", err)
+	}
+	return n, nil
+}
