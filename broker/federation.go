@@ -394,6 +394,7 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 				if user, err = tx.GetUser(ctx, existing.UserID); err != nil {
 					return err
 				}
+				ident = mergeStored(up, user, existing, ident)
 				if err := tx.UpdateIdentity(ctx, connID, ident.Subject, func(i storage.Identity) (storage.Identity, error) {
 					i.Email, i.LastLoginAt = ident.Email, now
 					if len(ident.ConnectorData) > 0 {
@@ -460,6 +461,19 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 		return storage.User{}, nil, &PageError{Status: 403, Title: "Account disabled", Message: "Your account is disabled. Contact your administrator.", Err: fmt.Errorf("user %q is disabled", user.ID)}
 	}
 	return user, nil, nil
+}
+
+// mergeStored completes a later login's identity from what was stored at
+// the first (the name, kept in the user record of a user without a
+// password) for connectors whose upstream sends part of the profile only
+// once (providers.IdentityMerger: Sign in with Apple's name).
+func mergeStored(up Upstream, u storage.User, stored storage.Identity, fresh providers.Identity) providers.Identity {
+	m, ok := up.Connector.(providers.IdentityMerger)
+	if !ok {
+		return fresh
+	}
+	return m.MergeIdentity(providers.Identity{Subject: stored.Subject, Email: stored.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, Groups: u.Groups}, fresh)
 }
 
 // syncProfile copies the upstream's view of the user into a user without
