@@ -1,12 +1,9 @@
 package web_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -98,36 +95,18 @@ func TestAppleFormPostInChromium(t *testing.T) {
 	f.addClient(storage.Client{ID: "rp", RedirectURIs: []string{rpSrv.URL + "/cb"}}, "rp-secret")
 	rp.conf = f.rp("rp", "rp-secret", rpSrv.URL+"/cb", "openid", "profile", "email")
 	apple := oauth2.SetAuthURLParam("connector_id", "apple")
-	in, err := json.Marshal(map[string]any{
-		"authorizeURLs": []string{
-			rp.conf.AuthCodeURL("st1", oauth2.S256ChallengeOption(rp.verifier), apple),
-			rp.conf.AuthCodeURL("st2", oauth2.S256ChallengeOption(rp.verifier), apple, oauth2.SetAuthURLParam("prompt", "login")),
-		},
-		"callbackPrefix": rpSrv.URL + "/cb?",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(runCtx, node, "form-post-flow.mjs")
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium flow: %v\n%s\n%s", err, out, stderr.String())
-	}
 	var res struct {
 		URLs          []string `json:"urls"`
 		Bodies        []string `json:"bodies"`
 		ConsoleErrors []string `json:"consoleErrors"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("output %q: %v", out, err)
-	}
+	runChromium(t, chromium, node, "form-post-flow.mjs", map[string]any{
+		"authorizeURLs": []string{
+			rp.conf.AuthCodeURL("st1", oauth2.S256ChallengeOption(rp.verifier), apple),
+			rp.conf.AuthCodeURL("st2", oauth2.S256ChallengeOption(rp.verifier), apple, oauth2.SetAuthURLParam("prompt", "login")),
+		},
+		"callbackPrefix": rpSrv.URL + "/cb?",
+	}, &res)
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if len(rp.errs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -63,7 +64,31 @@ func (b *browser) startUpstream(authURL string) (*http.Response, string) {
 	return b.post(b.issuer+"/login/upstream", form)
 }
 
-// subOf redeems the authorization response's code and returns the ID
+// toLinkPage starts an upstream login at authURL that must end on the
+// link page, and returns the page and its form fields.
+func (b *browser) toLinkPage(authURL string) (url.Values, *http.Response, string) {
+	b.t.Helper()
+	resp, page := b.startUpstream(authURL)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/link" {
+		b.t.Fatalf("want the link page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	return hidden(b.t, page), resp, page
+}
+
+// linkAction posts the link page's form with action ("signin" with a
+// username and password, "separate" or "cancel").
+func (b *browser) linkAction(form url.Values, action string, usernamePassword ...string) (*http.Response, string) {
+	b.t.Helper()
+	form = cloneValues(form)
+	form.Set("action", action)
+	if len(usernamePassword) == 2 {
+		form.Set("username", usernamePassword[0])
+		form.Set("password", usernamePassword[1])
+	}
+	return b.post(b.issuer+"/link", form)
+}
+
+// claimsOf redeems the authorization response's code and returns the ID
 // token's claims.
 func (f *fixture) claimsOf(t *testing.T, conf *oauth2.Config, q map[string][]string, verifier string) map[string]any {
 	t.Helper()
@@ -88,15 +113,12 @@ func first(v []string) string {
 // refused; the right one links the identity and signs in as the existing
 // user; the next upstream login goes straight in as the same sub.
 func TestLinkByProof(t *testing.T) {
-	f, up, conf := linkFixture(t, false)
+	f, _, conf := linkFixture(t, false)
 	ctx := t.Context()
 	b := f.fedBrowser()
 	verifier := oauth2.GenerateVerifier()
 	authURL := conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier))
-	resp, page := b.startUpstream(authURL)
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/link" {
-		t.Fatalf("want the link page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
-	}
+	form, resp, page := b.toLinkPage(authURL)
 	for _, want := range []string{"An account with this email already exists", "Sign in to link <strong>Upstream</strong> (alice@example.com)",
 		`action="/link"`, `name="password"`, `value="signin"`, `value="separate"`, `value="cancel"`} {
 		if !strings.Contains(page, want) {
@@ -110,28 +132,20 @@ func TestLinkByProof(t *testing.T) {
 	if _, err := f.db.GetIdentity(ctx, "up", providertest.Alice().Subject); !errors.Is(err, storage.ErrNotFound) || len(users) != 1 {
 		t.Fatalf("before the proof: identity err %v, %d users; want nothing linked or created", err, len(users))
 	}
-	form := hidden(t, page)
 	linkURL := resp.Request.URL.String()
 
 	// Another browser: neither the page nor the form is accepted.
 	other := f.fedBrowser()
 	resp2, page2 := other.get(linkURL)
 	assertErrorPage(t, resp2, page2, 400, "Sign-in not recognised", "The sign-in request was started in another browser. Go back to the application and start again in this browser.")
-	stolen := cloneValues(form)
-	stolen.Set("action", "signin")
-	stolen.Set("username", "alice")
-	stolen.Set("password", alicePassword)
-	resp2, page2 = other.post(f.issuer+"/link", stolen)
+	resp2, page2 = other.linkAction(form, "signin", "alice", alicePassword)
 	assertErrorPage(t, resp2, page2, 400, "Sign-in not recognised", "The sign-in request was started in another browser. Go back to the application and start again in this browser.")
 	if _, err := f.db.GetIdentity(ctx, "up", providertest.Alice().Subject); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("another browser linked the identity: %v", err)
 	}
 
 	// A wrong password: the link page again, nothing linked.
-	form.Set("action", "signin")
-	form.Set("username", "alice")
-	form.Set("password", "wrong password")
-	resp, page = b.post(f.issuer+"/link", form)
+	resp, page = b.linkAction(form, "signin", "alice", "wrong password")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Incorrect username or password.") || !strings.Contains(page, "An account with this email already exists") {
 		t.Fatalf("wrong password: %d\n%s", resp.StatusCode, page)
 	}
@@ -140,8 +154,7 @@ func TestLinkByProof(t *testing.T) {
 	}
 
 	// The right password links and signs in as alice.
-	form.Set("password", alicePassword)
-	resp, page = b.post(f.issuer+"/link", form)
+	resp, page = b.linkAction(form, "signin", "alice", alicePassword)
 	claims := f.claimsOf(t, conf, callback(t, resp, page, appCB), verifier)
 	if claims["sub"] != aliceRecord.ID || claims["email"] != "alice@example.com" {
 		t.Fatalf("after the proof: claims %v, want alice's sub %s", claims, aliceRecord.ID)
@@ -170,7 +183,6 @@ func TestLinkByProof(t *testing.T) {
 	if strings.Contains(f.logs.String(), alicePassword) || strings.Contains(f.logs.String(), providertest.ClientSecret) {
 		t.Fatal("a secret is in the logs")
 	}
-	_ = up
 }
 
 // TestLinkProofOtherAccount: the proof must sign in the account with the
@@ -180,12 +192,8 @@ func TestLinkProofOtherAccount(t *testing.T) {
 	f, _, conf := linkFixture(t, false)
 	f.addUser(storage.User{Username: "bob", Email: "bob@example.com"}, "bob password")
 	b := f.fedBrowser()
-	resp, page := b.startUpstream(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-	form := hidden(t, page)
-	form.Set("action", "signin")
-	form.Set("username", "bob")
-	form.Set("password", "bob password")
-	resp, page = b.post(f.issuer+"/link", form)
+	form, _, _ := b.toLinkPage(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	resp, page := b.linkAction(form, "signin", "bob", "bob password")
 	assertErrorPage(t, resp, page, 403, "Not the same account", "You signed in with that account as an account other than the one with this email address. Go back and sign in with that account, or start again.")
 	if _, err := f.db.GetIdentity(t.Context(), "up", providertest.Alice().Subject); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("another account's proof linked the identity: %v", err)
@@ -198,20 +206,16 @@ func TestLinkDecline(t *testing.T) {
 	f, _, conf := linkFixture(t, false)
 	b := f.fedBrowser()
 	verifier := oauth2.GenerateVerifier()
-	_, page := b.startUpstream(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
-	form := hidden(t, page)
-	form.Set("action", "cancel")
-	resp, page := b.post(f.issuer+"/link", form)
+	form, _, _ := b.toLinkPage(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	resp, page := b.linkAction(form, "cancel")
 	q := callback(t, resp, page, appCB)
 	if q.Get("error") != "access_denied" || q.Get("state") != "s" {
 		t.Fatalf("cancel: %v", q)
 	}
 
 	b = f.fedBrowser()
-	_, page = b.startUpstream(conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
-	form = hidden(t, page)
-	form.Set("action", "separate")
-	resp, page = b.post(f.issuer+"/link", form)
+	form, _, _ = b.toLinkPage(conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
+	resp, page = b.linkAction(form, "separate")
 	claims := f.claimsOf(t, conf, callback(t, resp, page, appCB), verifier)
 	ident, err := f.db.GetIdentity(t.Context(), "up", providertest.Alice().Subject)
 	if err != nil || claims["sub"] == aliceRecord.ID || ident.UserID != claims["sub"] {
@@ -244,11 +248,7 @@ func TestLinkTrustEmail(t *testing.T) {
 	f.addUser(storage.User{Username: "alice2", Email: "alice@example.com", EmailVerified: true}, "other password")
 	up.AddUser(providertest.User{Subject: "carol-sub", Claims: map[string]any{"email": "alice@example.com", "email_verified": true}})
 	up.LoginAs("carol-sub")
-	b = f.fedBrowser()
-	resp, page = b.startUpstream(conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/link" {
-		t.Fatalf("two accounts with the email: want the link page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
-	}
+	f.fedBrowser().toLinkPage(conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
 }
 
 // TestLinkWaitsForSecondFactor: the proof is a sign-in like any other:
@@ -258,13 +258,9 @@ func TestLinkTrustEmail(t *testing.T) {
 func TestLinkWaitsForSecondFactor(t *testing.T) {
 	f, _, conf := linkFixture(t, false)
 	b := f.fedBrowser()
-	_, page := b.startUpstream(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+	form, _, _ := b.toLinkPage(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
 		oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:mfa")))
-	form := hidden(t, page)
-	form.Set("action", "signin")
-	form.Set("username", "alice")
-	form.Set("password", alicePassword)
-	resp, page := b.post(f.issuer+"/link", form)
+	resp, page := b.linkAction(form, "signin", "alice", alicePassword)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/mfa/enroll" {
 		t.Fatalf("after the password: want the enrollment page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
