@@ -18,6 +18,39 @@ import (
 	"github.com/latchkeyid/latchkey/storage"
 )
 
+// appleSubject and appleRelay are the fake Apple's user: she hides her
+// address behind the private relay.
+const (
+	appleSubject = "001234.abcdef.0042"
+	appleRelay   = "x7k2m9q4ab@privaterelay.appleid.com"
+)
+
+// appleFixture is a fixture on be with the apple connector "apple" over a
+// fake Sign in with Apple on 127.0.0.1, signing in appleSubject, whose
+// name Alice Example is sent at the first authorization only.
+func appleFixture(t *testing.T, be backends) (*fixture, *providertest.Upstream) {
+	t.Helper()
+	f := newFixtureOn(t, be)
+	p8, pub := appletest.NewKey(t)
+	fake := appletest.New(t, appletest.Settings{Key: pub})
+	fake.AddUser(providertest.User{Subject: appleSubject, Claims: map[string]any{
+		"email": appleRelay, "email_verified": "true", "is_private_email": "true", "name": "Alice Example",
+	}})
+	fake.LoginAs(appleSubject)
+	ctx := t.Context()
+	cfg, _ := json.Marshal(map[string]any{"clientID": providertest.ClientID, "teamID": appletest.TeamID, "keyID": appletest.KeyID,
+		"privateKey": p8, "baseURL": fake.URL})
+	now := time.Now().UTC()
+	if err := f.db.CreateConnector(ctx, storage.Connector{ID: "apple", Type: "apple", Name: "Apple", Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := f.db.ListConnectors(ctx)
+	if err := f.conns.Sync(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	return f, fake
+}
+
 // codeRP is a relying party on 127.0.0.1 that redeems every code it
 // receives at /cb and keeps the ID tokens.
 type codeRP struct {
@@ -63,32 +96,11 @@ func (rp *codeRP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestAppleFormPostInChromium(t *testing.T) {
 	chromium := testenv.Program(t, "chromium")
 	node := ensureNodePackage(t, chromiumDir)
-	f := newFixtureOn(t, backends{localhost: true})
-	if !strings.HasPrefix(f.issuer, "http://localhost:") {
-		t.Fatalf("issuer %s, want http://localhost:PORT", f.issuer)
+	f, fake := appleFixture(t, backends{localhost: true})
+	if !strings.HasPrefix(f.issuer, "http://localhost:") || !strings.HasPrefix(fake.URL, "http://127.0.0.1:") {
+		t.Fatalf("Latchkey at %s and the fake Apple at %s, want localhost and 127.0.0.1", f.issuer, fake.URL)
 	}
-	p8, pub := appletest.NewKey(t)
-	fake := appletest.New(t, appletest.Settings{Key: pub})
-	if !strings.HasPrefix(fake.URL, "http://127.0.0.1:") {
-		t.Fatalf("fake Apple at %s, want 127.0.0.1", fake.URL)
-	}
-	const relay = "x7k2m9q4ab@privaterelay.appleid.com"
-	fake.AddUser(providertest.User{Subject: "001234.abcdef.0042", Claims: map[string]any{
-		"email": relay, "email_verified": "true", "is_private_email": "true", "name": "Alice Example",
-	}})
-	fake.LoginAs("001234.abcdef.0042")
 	ctx := t.Context()
-	cfg, _ := json.Marshal(map[string]any{"clientID": providertest.ClientID, "teamID": appletest.TeamID, "keyID": appletest.KeyID,
-		"privateKey": p8, "baseURL": fake.URL})
-	now := time.Now().UTC()
-	if err := f.db.CreateConnector(ctx, storage.Connector{ID: "apple", Type: "apple", Name: "Apple", Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	list, _ := f.db.ListConnectors(ctx)
-	if err := f.conns.Sync(ctx, list); err != nil {
-		t.Fatal(err)
-	}
-
 	rp := &codeRP{verifier: oauth2.GenerateVerifier()}
 	rpSrv := httptest.NewServer(rp)
 	t.Cleanup(rpSrv.Close)
@@ -128,14 +140,14 @@ func TestAppleFormPostInChromium(t *testing.T) {
 		if i == 0 {
 			sub = s
 		}
-		want := map[string]any{"sub": sub, "email": relay, "email_verified": true, "name": "Alice Example", "amr": []any{"fed"}}
+		want := map[string]any{"sub": sub, "email": appleRelay, "email_verified": true, "name": "Alice Example", "amr": []any{"fed"}}
 		for k, v := range want {
 			if !reflect.DeepEqual(c[k], v) || s == "" {
 				t.Errorf("login %d: ID token %s = %#v, want %#v", i+1, k, c[k], v)
 			}
 		}
 	}
-	ident, err := f.db.GetIdentity(ctx, "apple", "001234.abcdef.0042")
+	ident, err := f.db.GetIdentity(ctx, "apple", appleSubject)
 	if err != nil || ident.UserID != sub {
 		t.Fatalf("identity %v, %v; want linked to %s", ident, err, sub)
 	}
