@@ -21,20 +21,34 @@ import (
 // the fake upstream, whose Alice reports the same email.
 func linkFixture(t *testing.T, trustEmail bool) (*fixture, *providertest.Upstream, *oauth2.Config) {
 	t.Helper()
-	f := newAppFixture(t)
-	up := providertest.NewUpstream(t)
+	return linkFixtureOn(t, backends{}, trustEmail)
+}
+
+func linkFixtureOn(t *testing.T, be backends, trustEmail bool) (*fixture, *providertest.Upstream, *oauth2.Config) {
+	t.Helper()
+	f := newFixtureOn(t, be)
+	f.addUser(aliceRecord, alicePassword)
+	f.addClient(storage.Client{ID: "app", Name: "The App", RedirectURIs: []string{appCB}}, appSecret)
+	up := f.addOIDCConnector("up", "Upstream", trustEmail)
+	return f, up, f.rp("app", appSecret, appCB, "openid", "email", "profile")
+}
+
+// addOIDCConnector adds an oidc connector over a new fake upstream.
+func (f *fixture) addOIDCConnector(id, name string, trustEmail bool) *providertest.Upstream {
+	f.t.Helper()
+	up := providertest.NewUpstream(f.t)
 	cfg, _ := json.Marshal(map[string]any{"issuer": up.URL, "clientID": providertest.ClientID,
 		"clientSecret": providertest.ClientSecret, "trustEmail": trustEmail})
-	ctx := t.Context()
+	ctx := f.t.Context()
 	now := time.Now().UTC()
-	if err := f.db.CreateConnector(ctx, storage.Connector{ID: "up", Type: "oidc", Name: "Upstream", Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
+	if err := f.db.CreateConnector(ctx, storage.Connector{ID: id, Type: "oidc", Name: name, Config: cfg, CreatedAt: now, UpdatedAt: now}); err != nil {
+		f.t.Fatal(err)
 	}
 	list, _ := f.db.ListConnectors(ctx)
 	if err := f.conns.Sync(ctx, list); err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	return f, up, f.rp("app", appSecret, appCB, "openid", "email", "profile")
+	return up
 }
 
 // fedBrowser is a browser that follows redirects to the upstream too,
@@ -113,7 +127,13 @@ func first(v []string) string {
 // refused; the right one links the identity and signs in as the existing
 // user; the next upstream login goes straight in as the same sub.
 func TestLinkByProof(t *testing.T) {
-	f, _, conf := linkFixture(t, false)
+	for name, be := range map[string]backends{"sqlite": {}, "postgres+redis": {postgres: true, redis: true}} {
+		t.Run(name, func(t *testing.T) { testLinkByProof(t, be) })
+	}
+}
+
+func testLinkByProof(t *testing.T, be backends) {
+	f, _, conf := linkFixtureOn(t, be, false)
 	ctx := t.Context()
 	b := f.fedBrowser()
 	verifier := oauth2.GenerateVerifier()
@@ -266,5 +286,46 @@ func TestLinkWaitsForSecondFactor(t *testing.T) {
 	}
 	if _, err := f.db.GetIdentity(t.Context(), "up", providertest.Alice().Subject); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("linked before the second factor: %v", err)
+	}
+}
+
+// TestLinkProofThroughConnector: an account without a password proves
+// itself through another connector linked to it: the link page offers
+// that connector's button (not the password form), and signing in there
+// links the new identity to the same user.
+func TestLinkProofThroughConnector(t *testing.T) {
+	f := newFixture(t)
+	f.addClient(storage.Client{ID: "app", Name: "The App", RedirectURIs: []string{appCB}}, appSecret)
+	conf := f.rp("app", appSecret, appCB, "openid", "email", "profile")
+	f.addOIDCConnector("up", "Upstream", false)
+	other := f.addOIDCConnector("other", "Other IdP", false)
+	other.AddUser(providertest.User{Subject: "other-alice", Claims: map[string]any{"email": "alice@example.com", "email_verified": true}})
+	other.LoginAs("other-alice")
+
+	// alice signs up through "other" (no password).
+	b := f.fedBrowser()
+	verifier := oauth2.GenerateVerifier()
+	resp, page := b.get(conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier)))
+	form := hidden(t, page)
+	form.Set("connector", "other")
+	resp, page = b.post(f.issuer+"/login/upstream", form)
+	sub := f.claimsOf(t, conf, callback(t, resp, page, appCB), verifier)["sub"]
+
+	// Then "up" with the same email: prove it through "other".
+	b = f.fedBrowser()
+	form, _, page = b.toLinkPage(conf.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)))
+	if !strings.Contains(page, `name="connector" value="other"`) || strings.Contains(page, `name="connector" value="up"`) || strings.Contains(page, `name="password"`) {
+		t.Fatalf("link page should offer only the Other IdP button:\n%s", page)
+	}
+	form.Set("connector", "other")
+	resp, page = b.post(f.issuer+"/login/upstream", form)
+	claims := f.claimsOf(t, conf, callback(t, resp, page, appCB), verifier)
+	ident, err := f.db.GetIdentity(t.Context(), "up", providertest.Alice().Subject)
+	if claims["sub"] != sub || err != nil || ident.UserID != sub {
+		t.Fatalf("after the proof: sub %v (want %v), identity %v %v", claims["sub"], sub, ident, err)
+	}
+	ev := f.events(t, "identity.linked")
+	if len(ev) != 2 || ev[1].Data["reason"] != "proven" || ev[1].Data["proof_connector"] != "other" {
+		t.Fatalf("identity.linked events %+v", ev)
 	}
 }
