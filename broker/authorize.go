@@ -161,7 +161,8 @@ func (b *Broker) Authorize(ctx context.Context, params map[string]string, parseE
 		return fail(oauth2.ErrInvalidScope("the openid scope is required", nil))
 	}
 	if ar.ConnectorID != "" {
-		if ar.ConnectorID != LocalConnectorID || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, ar.ConnectorID)) {
+		_, open := b.fed.Connectors.Get(ar.ConnectorID)
+		if (ar.ConnectorID != LocalConnectorID && !open) || (len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, ar.ConnectorID)) {
 			return fail(oauth2.ErrInvalidRequest("unknown or not allowed connector_id", nil))
 		}
 	}

@@ -20,6 +20,10 @@ import (
 func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions) Result {
 	promptNone := slices.Contains(req.Prompt, oauth2.PromptNone)
 
+	if req.UserID == "" && req.PendingLink != nil {
+		// A fresh sign-in proves the account: no session stands in for it.
+		return b.next(ctx, req, StepLink)
+	}
 	if req.UserID == "" {
 		if res, done := b.fromSession(ctx, req, client, bs, promptNone); done {
 			return res
@@ -37,6 +41,11 @@ func (b *Broker) dispatch(ctx context.Context, req *AuthRequest, client storage.
 	// The second factor: what the policy and acr_values still need
 	// from the session's steps (broker/mfa.go).
 	if res, done := b.secondFactor(ctx, req, user, promptNone); done {
+		return res
+	}
+	// A pending link is made once the proof (with its second factor) is
+	// complete (federation_link.go).
+	if res, done := b.completeLink(ctx, req, client); done {
 		return res
 	}
 

@@ -85,7 +85,9 @@ func connectorAllowed(client storage.Client, req *AuthRequest, id string) bool {
 	if len(client.AllowedConnectors) > 0 && !slices.Contains(client.AllowedConnectors, id) {
 		return false
 	}
-	return req.ConnectorID == "" || req.ConnectorID == id
+	// A pending link is proven with the existing account's way in,
+	// whatever connector_id chose for the first sign-in.
+	return req.ConnectorID == "" || req.ConnectorID == id || req.PendingLink != nil
 }
 
 // loginView builds the login page: the password form when "local" or an
@@ -288,17 +290,25 @@ func (b *Broker) UpstreamCallback(ctx context.Context, connectorID, binding stri
 	if !slices.Contains(ident.AMR, AMRFederated) {
 		ident.AMR = append([]string{AMRFederated}, ident.AMR...)
 	}
-	return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta)
+	return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta, linkModeFor(req))
 }
 
 // upstreamSignedIn finishes a login through an upstream connector
-// (callback or password): it links the identity to a user, signs the
-// browser in, records the federated session and returns to the
-// dispatcher.
-func (b *Broker) upstreamSignedIn(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions, up Upstream, ident providers.Identity, meta RequestMeta) Result {
+// (callback or password): it links the identity to a user (mode), signs
+// the browser in, records the federated session and returns to the
+// dispatcher. An identity whose email names existing accounts it may not
+// be linked to without proof leaves a pending link and sends the browser
+// to the link page instead (federation_link.go).
+func (b *Broker) upstreamSignedIn(ctx context.Context, req *AuthRequest, client storage.Client, bs BrowserSessions, up Upstream, ident providers.Identity, meta RequestMeta, mode linkMode) Result {
 	connectorID := up.Connector.ID()
-	user, perr := b.linkIdentity(ctx, up, ident, client, meta)
+	user, candidates, perr := b.linkIdentity(ctx, up, ident, client, meta, mode)
 	if perr != nil {
+		return Result{Page: perr}
+	}
+	if len(candidates) > 0 {
+		return b.askLink(ctx, req, connectorID, ident, candidates, meta)
+	}
+	if perr := req.checkProof(user.ID); perr != nil {
 		return Result{Page: perr}
 	}
 	cookies, sess, err := b.signIn(ctx, req, bs, user.ID, connectorID, ident.AMR, meta)
@@ -359,18 +369,24 @@ func (b *Broker) upstreamFailed(ctx context.Context, req *AuthRequest, client st
 // linkIdentity finds or makes the user an upstream identity signs in:
 // the user the identity is linked to; else, for a connector with
 // trustEmail and a verified email, the one active user with that
-// verified email; else a new user. A new link is audited with the
-// change. The identity's sealed ConnectorData and last login are stored;
-// users without a local password take their profile from the upstream.
-func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.Identity, client storage.Client, meta RequestMeta) (storage.User, *PageError) {
+// verified email; else, when active users have the identity's email, no
+// user but their ids (candidates: the user must prove one of them
+// first); else a new user. linkExisting only accepts an identity linked
+// already (a proof sign-in); linkNewUser skips the email match (the user
+// chose a separate account). A new link is audited with the change. The
+// identity's sealed ConnectorData and last login are stored; users
+// without a local password take their profile from the upstream.
+func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.Identity, client storage.Client, meta RequestMeta, mode linkMode) (storage.User, []string, *PageError) {
 	if b.fed.Store == nil {
-		return storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: errors.New("federation without a store")}
+		return storage.User{}, nil, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: errors.New("federation without a store")}
 	}
 	connID := up.Connector.ID()
 	now := b.now()
 	var user storage.User
+	var candidates []string
 	var err error
 	for attempt := 0; attempt < 2; attempt++ {
+		candidates = nil
 		err = b.fed.Store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 			existing, err := tx.GetIdentity(ctx, connID, ident.Subject)
 			switch {
@@ -378,6 +394,7 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 				if user, err = tx.GetUser(ctx, existing.UserID); err != nil {
 					return err
 				}
+				ident = mergeStored(up, user, existing, ident)
 				if err := tx.UpdateIdentity(ctx, connID, ident.Subject, func(i storage.Identity) (storage.Identity, error) {
 					i.Email, i.LastLoginAt = ident.Email, now
 					if len(ident.ConnectorData) > 0 {
@@ -390,9 +407,11 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 				return b.syncProfile(ctx, tx, &user, ident)
 			case !errors.Is(err, storage.ErrNotFound):
 				return err
+			case mode == linkExisting:
+				return errNotLinked
 			}
 			reason := ""
-			if up.TrustEmail && ident.EmailVerified && ident.Email != "" {
+			if mode == linkFirstLogin && up.TrustEmail && ident.EmailVerified && ident.Email != "" {
 				users, err := tx.ListUsersByEmail(ctx, ident.Email)
 				if err != nil {
 					return err
@@ -400,6 +419,11 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 				users = slices.DeleteFunc(users, func(u storage.User) bool { return !u.EmailVerified || u.Disabled })
 				if len(users) == 1 {
 					user, reason = users[0], "verified_email"
+				}
+			}
+			if reason == "" && mode == linkFirstLogin && ident.Email != "" {
+				if candidates, err = emailCandidates(ctx, tx, ident.Email); err != nil || len(candidates) > 0 {
+					return err // nothing written: the user proves an account first
 				}
 			}
 			if reason == "" {
@@ -425,13 +449,31 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 			break // a concurrent first login linked it: the retry finds it
 		}
 	}
-	if err != nil {
-		return storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: fmt.Errorf("link identity: %w", err)}
+	switch {
+	case errors.Is(err, errNotLinked):
+		return storage.User{}, nil, notTheAccountPage(up.Connector.Name(), err)
+	case err != nil:
+		return storage.User{}, nil, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: fmt.Errorf("link identity: %w", err)}
+	case len(candidates) > 0:
+		return storage.User{}, candidates, nil
 	}
 	if user.Disabled {
-		return storage.User{}, &PageError{Status: 403, Title: "Account disabled", Message: "Your account is disabled. Contact your administrator.", Err: fmt.Errorf("user %q is disabled", user.ID)}
+		return storage.User{}, nil, &PageError{Status: 403, Title: "Account disabled", Message: "Your account is disabled. Contact your administrator.", Err: fmt.Errorf("user %q is disabled", user.ID)}
 	}
-	return user, nil
+	return user, nil, nil
+}
+
+// mergeStored completes a later login's identity from what was stored at
+// the first (the name, kept in the user record of a user without a
+// password) for connectors whose upstream sends part of the profile only
+// once (providers.IdentityMerger: Sign in with Apple's name).
+func mergeStored(up Upstream, u storage.User, stored storage.Identity, fresh providers.Identity) providers.Identity {
+	m, ok := up.Connector.(providers.IdentityMerger)
+	if !ok {
+		return fresh
+	}
+	return m.MergeIdentity(providers.Identity{Subject: stored.Subject, Email: stored.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, Groups: u.Groups}, fresh)
 }
 
 // syncProfile copies the upstream's view of the user into a user without

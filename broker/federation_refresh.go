@@ -126,6 +126,7 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 			return err
 		}
 		got.Subject = fs.Subject
+		got = mergeStored(up, u, ident, got)
 		return b.syncProfile(ctx, tx, &u, got)
 	})
 	if err != nil {

@@ -60,6 +60,9 @@ type AuthRequest struct {
 	// pending credential, its seed sealed, bound to UserID.
 	MFAFactors []string        `json:"mfa_factors,omitempty"`
 	MFAPending *mfa.Credential `json:"mfa_pending,omitempty"`
+	// PendingLink is an upstream identity waiting to be linked to an
+	// existing account once the user signs in with it (federation_link.go).
+	PendingLink *PendingLink `json:"pending_link,omitempty"`
 	// SessionCookie is the session this request rides on (not stored).
 	SessionCookie string `json:"-"`
 	// stored: the request is in the ephemeral store (finish must take it).

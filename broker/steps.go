@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -86,6 +87,9 @@ func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, 
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return LoginView{}, perr
+	}
+	if req.PendingLink != nil {
+		return LoginView{Redirect: "/" + string(StepLink) + "?req=" + url.QueryEscape(req.ID)}, nil
 	}
 	view := b.loginView(req, client, binding, req.LoginHint)
 	if cid := b.skipChooser(ctx, req, view); cid != "" {
@@ -169,7 +173,10 @@ func (b *Broker) PasswordLoginWith(ctx context.Context, id, binding, csrf string
 		if len(ident.AMR) == 0 {
 			ident.AMR = []string{"pwd"}
 		}
-		return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta), LoginView{}, nil
+		return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta, linkModeFor(req)), LoginView{}, nil
+	}
+	if perr := req.checkProof(ident.Subject); perr != nil {
+		return Result{Page: perr}, LoginView{}, nil
 	}
 	cookies, sess, err := b.signIn(ctx, req, bs, ident.Subject, LocalConnectorID, ident.AMR, meta)
 	if err != nil {

@@ -99,34 +99,17 @@ func TestLogoutInChromium(t *testing.T) {
 		FrontchannelLogoutURI: rp.srv.URL + "/fc"}, "rp-secret")
 	rp.conf = f.rp("rp", "rp-secret", rp.srv.URL+"/cb", "openid")
 
-	in, err := json.Marshal(map[string]string{
+	in := map[string]string{
 		"authorizeURL": rp.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(rp.verifier)),
 		"username":     "alice", "password": alicePassword,
 		"callbackPrefix": rp.srv.URL + "/cb?", "startLogoutURL": rp.srv.URL + "/start-logout", "byePrefix": rp.srv.URL + "/bye",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "logout-flow.mjs")
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium flow: %v\n%s\n%s", err, out, stderr.String())
 	}
 	var res struct {
 		URLs          []string `json:"urls"`
 		LogoutMillis  int      `json:"logoutMillis"`
 		ConsoleErrors []string `json:"consoleErrors"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("output %q: %v", out, err)
-	}
+	runChromium(t, chromium, node, "logout-flow.mjs", in, &res)
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if len(rp.errs) > 0 {
@@ -151,5 +134,31 @@ func TestLogoutInChromium(t *testing.T) {
 	ended := f.events(t, "session.ended")
 	if len(ended) != 1 || ended[0].Data["reason"] != "logout" || ended[0].Data["sid"] != claims["sid"] {
 		t.Errorf("session.ended = %+v", ended)
+	}
+}
+
+// runChromium runs script (in chromiumDir) with node, settings in as JSON
+// on its stdin and the Chromium binary in $LATCHKEY_CHROMIUM, and decodes
+// the JSON line it printed into res; a failing script fails the test.
+func runChromium(t *testing.T, chromium, node, script string, in, res any) {
+	t.Helper()
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = chromiumDir
+	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
+	cmd.Stdin = bytes.NewReader(raw)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %s: %v\n%s\n%s", script, err, out, stderr.String())
+	}
+	if err := json.Unmarshal(out, res); err != nil {
+		t.Fatalf("chromium %s printed %q: %v", script, out, err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/latchkeyid/latchkey/internal/secretbox"
 	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/providers"
+	"github.com/latchkeyid/latchkey/providers/apple"
 	"github.com/latchkeyid/latchkey/providers/local"
 	oidcconn "github.com/latchkeyid/latchkey/providers/oidc"
 	"github.com/latchkeyid/latchkey/session"
@@ -158,7 +159,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	f.eph = eph
 	// Upstream connectors (federation_test.go syncs them in): the oidc
 	// type over the hardened client allowed to reach loopback.
-	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}, "pwtest": pwTestType{}}, providers.Deps{
+	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}, "pwtest": pwTestType{}, "apple": apple.Type{}}, providers.Deps{
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Clock:      clk, Logger: log, Sealer: ring,
 	}, nil, log)

@@ -64,6 +64,7 @@ type Server struct {
 	broker       *broker.Broker
 	pages        *pages
 	mfaPages     *mfaPages
+	linkPages    *linkPages
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -127,6 +128,9 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("POST /select-account", s.selectAccountSubmit)
 		if err := s.registerMFA(mux); err != nil { // web/mfa.go
 			return nil, fmt.Errorf("web: mfa pages: %w", err)
+		}
+		if err := s.registerLink(mux); err != nil { // web/link.go
+			return nil, fmt.Errorf("web: link page: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

@@ -267,7 +267,7 @@ func newUsersCmd(c *cli) *cobra.Command {
 	}
 	del.Flags().StringVar(&delUser, "username", "", "user (required)")
 
-	cmd.AddCommand(create, list, setPassword, disable, del)
+	cmd.AddCommand(create, list, setPassword, disable, del, newUsersUnlinkCmd(c))
 	return cmd
 }
 

@@ -1,12 +1,8 @@
 package oidc_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"html"
 	"io"
@@ -14,18 +10,14 @@ import (
 	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/latchkeyid/latchkey/internal/httpclient"
-	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/oidc"
@@ -45,10 +37,7 @@ const (
 // the account upstream and expects the refresh to fail with
 // ErrUpstreamUserGone.
 func TestRealPeerOIDCProvider(t *testing.T) {
-	node := testenv.Program(t, "node")
-	npm := testenv.Program(t, "npm")
-	modules := installOIDCProvider(t, npm)
-	issuer := startOIDCProvider(t, node, modules, map[string]any{
+	issuer := providertest.StartOIDCProvider(t, filepath.Join("testdata", "op"), map[string]any{
 		"clientID":     peerClientID,
 		"clientSecret": peerClientSecret,
 		"redirectURI":  peerCallbackURL,
@@ -139,134 +128,6 @@ func TestRealPeerOIDCProvider(t *testing.T) {
 func withoutData(id providers.Identity) providers.Identity {
 	id.ConnectorData = nil
 	return id
-}
-
-// installOIDCProvider runs `npm ci` for testdata/op once per lockfile into
-// the user cache directory and returns the node_modules path.
-func installOIDCProvider(t *testing.T, npm string) string {
-	t.Helper()
-	pkg, err := os.ReadFile(filepath.Join("testdata", "op", "package.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := os.ReadFile(filepath.Join("testdata", "op", "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(append(pkg, lock...))
-	root, err := os.UserCacheDir()
-	if err != nil {
-		root = os.TempDir()
-	}
-	parent := filepath.Join(root, "latchkey-test")
-	dir := filepath.Join(parent, "oidc-provider-"+hex.EncodeToString(sum[:8]))
-	modules := filepath.Join(dir, "node_modules")
-	if _, err := os.Stat(filepath.Join(modules, "oidc-provider", "package.json")); err == nil {
-		return modules
-	}
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(parent, "install-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	for name, data := range map[string][]byte{"package.json": pkg, "package-lock.json": lock} {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error")
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		testenv.Missing(t, "npm ci for oidc-provider failed: %v\n%s", err, out)
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		// Another test process installed it meanwhile.
-		if _, serr := os.Stat(filepath.Join(modules, "oidc-provider", "package.json")); serr != nil {
-			t.Fatalf("install oidc-provider: %v", err)
-		}
-	}
-	return modules
-}
-
-// startOIDCProvider runs testdata/op/server.mjs on 127.0.0.1 and returns
-// its issuer. The process is stopped by its PID when the test ends.
-func startOIDCProvider(t *testing.T, node, modules string, cfg map[string]any) string {
-	t.Helper()
-	work := t.TempDir()
-	script, err := os.ReadFile(filepath.Join("testdata", "op", "server.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(work, "server.mjs"), script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(modules, filepath.Join(work, "node_modules")); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "server.mjs")
-	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "OP_CONFIG="+string(raw), "NODE_ENV=test")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("oidc-provider stderr:\n%s", stderr.String())
-		}
-	})
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case l := <-line:
-		var ready struct{ Issuer string }
-		if err := json.Unmarshal([]byte(l), &ready); err != nil || ready.Issuer == "" {
-			t.Fatalf("oidc-provider said %q", l)
-		}
-		return ready.Issuer
-	case <-exited:
-		t.Fatalf("oidc-provider exited early:\n%s", stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("oidc-provider did not start within 20s:\n%s", stderr.String())
-	}
-	return ""
 }
 
 func removeAccount(ctx context.Context, t *testing.T, issuer, sub string) {
