@@ -16,6 +16,10 @@ func (s *Server) loginChooser(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
+	if view.RedirectPost != nil {
+		s.renderFormPost(w, r, view.RedirectPost.URI, view.RedirectPost.Params)
+		return
+	}
 	if view.Redirect != "" {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Location", view.Redirect)
