@@ -241,13 +241,17 @@ func TestSAMLACSBadInput(t *testing.T) {
 			reason: "saml in_response_to",
 		},
 		{
-			name:   "malformed base64",
-			build:  func(t *testing.T, e *samlEnv, relay, reqID string) input { return input{"PHNhbWxwOlJlc3BvbnNl!!!", relay} },
+			name: "malformed base64",
+			build: func(t *testing.T, e *samlEnv, relay, reqID string) input {
+				return input{"PHNhbWxwOlJlc3BvbnNl!!!", relay}
+			},
 			status: 400, msg: "the SAML response is not valid base64", reason: "saml malformed",
 		},
 		{
-			name:   "XML bomb: entity expansion",
-			build:  func(t *testing.T, e *samlEnv, relay, reqID string) input { return input{b64([]byte(samltest.BillionLaughs)), relay} },
+			name: "XML bomb: entity expansion",
+			build: func(t *testing.T, e *samlEnv, relay, reqID string) input {
+				return input{b64([]byte(samltest.BillionLaughs)), relay}
+			},
 			status: 400, msg: "the SAML response contains a document type declaration (DTD), which SAML never uses", reason: "saml xml_forbidden",
 		},
 		{
