@@ -99,34 +99,16 @@ func TestLogoutInChromium(t *testing.T) {
 		FrontchannelLogoutURI: rp.srv.URL + "/fc"}, "rp-secret")
 	rp.conf = f.rp("rp", "rp-secret", rp.srv.URL+"/cb", "openid")
 
-	in, err := json.Marshal(map[string]string{
-		"authorizeURL": rp.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(rp.verifier)),
-		"username":     "alice", "password": alicePassword,
-		"callbackPrefix": rp.srv.URL + "/cb?", "startLogoutURL": rp.srv.URL + "/start-logout", "byePrefix": rp.srv.URL + "/bye",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "logout-flow.mjs")
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium flow: %v\n%s\n%s", err, out, stderr.String())
-	}
 	var res struct {
 		URLs          []string `json:"urls"`
 		LogoutMillis  int      `json:"logoutMillis"`
 		ConsoleErrors []string `json:"consoleErrors"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("output %q: %v", out, err)
-	}
+	runChromium(t, chromium, node, "logout-flow.mjs", map[string]string{
+		"authorizeURL": rp.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(rp.verifier)),
+		"username":     "alice", "password": alicePassword,
+		"callbackPrefix": rp.srv.URL + "/cb?", "startLogoutURL": rp.srv.URL + "/start-logout", "byePrefix": rp.srv.URL + "/bye",
+	}, &res)
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if len(rp.errs) > 0 {
@@ -151,5 +133,30 @@ func TestLogoutInChromium(t *testing.T) {
 	ended := f.events(t, "session.ended")
 	if len(ended) != 1 || ended[0].Data["reason"] != "logout" || ended[0].Data["sid"] != claims["sid"] {
 		t.Errorf("session.ended = %+v", ended)
+	}
+}
+
+// runChromium runs a flow script of testdata/chromium (browser.mjs) with
+// in as its JSON input (bounded to 90 s) and decodes its output into out.
+func runChromium(t *testing.T, chromium, node, script string, in, out any) {
+	t.Helper()
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = chromiumDir
+	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %s: %v\n%s\n%s", script, err, stdout, stderr.String())
+	}
+	if err := json.Unmarshal(stdout, out); err != nil {
+		t.Fatalf("chromium %s output %q: %v", script, stdout, err)
 	}
 }

@@ -61,13 +61,7 @@ func (s *Server) samlACSPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next, perr := s.broker.StoreSAMLPost(r.Context(), conn, r.PostForm, s.meta(r))
-	if perr != nil {
-		s.renderError(w, r, perr)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Location", next)
-	w.WriteHeader(http.StatusSeeOther)
+	s.continueOnOrigin(w, r, next, perr) // web/federation.go
 }
 
 // samlACS is GET /saml/{connector}/acs?resume=ID: the stored response,

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -14,7 +13,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,7 +118,15 @@ func TestSAMLCrewjamIdPInChromium(t *testing.T) {
 			if tc.encrypted {
 				in["startLogoutURL"], in["byePrefix"] = rp.srv.URL+"/start-logout", rp.srv.URL+"/bye"
 			}
-			urls := runChromium(t, chromium, node, "saml-flow.mjs", in)
+			var res struct {
+				URLs          []string `json:"urls"`
+				ConsoleErrors []string `json:"consoleErrors"`
+			}
+			runChromium(t, chromium, node, "saml-flow.mjs", in, &res)
+			if len(res.ConsoleErrors) > 0 {
+				t.Errorf("console errors (CSP?): %q", res.ConsoleErrors)
+			}
+			urls := res.URLs
 
 			rp.mu.Lock()
 			defer rp.mu.Unlock()
@@ -169,39 +175,6 @@ func TestSAMLCrewjamIdPInChromium(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runChromium runs a script of testdata/chromium with in as its JSON
-// input and returns the URLs the browser landed on.
-func runChromium(t *testing.T, chromium, node, script string, in any) []string {
-	t.Helper()
-	data, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(data)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s\n%s", script, err, out, stderr.String())
-	}
-	var res struct {
-		URLs          []string `json:"urls"`
-		ConsoleErrors []string `json:"consoleErrors"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("output %q: %v", out, err)
-	}
-	if len(res.ConsoleErrors) > 0 {
-		t.Errorf("console errors (CSP?): %q", res.ConsoleErrors)
-	}
-	return res.URLs
 }
 
 // testSPKeyPair returns a fresh RSA key and a self-signed certificate for

@@ -13,12 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/providers/providertest"
 )
 
 // CrewjamIdP is the peer: crewjam/saml's example IdP at the version this
@@ -77,7 +77,7 @@ func StartCrewjamIdP(t testing.TB, bin string) (string, string) {
 	certFile := filepath.Join(work, "idp-cert.pem")
 	cmd := exec.Command(bin, "-listen", addr, "-idp", base, "-cert-out", certFile)
 	cmd.Dir = work
-	var logs syncBuffer
+	var logs providertest.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the IdP: %v", err)
@@ -144,22 +144,4 @@ func RegisterSP(ctx context.Context, t testing.TB, base, id string, metadata []b
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("PUT /services/%s: %d %s", id, resp.StatusCode, body)
 	}
-}
-
-// syncBuffer collects the IdP's output from its two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

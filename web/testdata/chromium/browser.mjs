@@ -1,0 +1,47 @@
+// What every Chromium flow here shares: read the settings as JSON on
+// stdin, launch headless Chromium (playwright-core) with a fresh profile,
+// collect console errors (but the browser's own favicon requests), run the
+// flow, close the browser, and print {"urls": [...], "consoleErrors": [...],
+// ...} as JSON; on failure the same with "error", and exit status 1.
+import { chromium } from 'playwright-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+async function readStdin() {
+  const chunks = [];
+  for await (const c of process.stdin) chunks.push(c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// runFlow runs flow(page, cfg, out); out starts as {urls: [], consoleErrors: []}.
+export async function runFlow(flow) {
+  const cfg = JSON.parse(await readStdin());
+  const dir = await mkdtemp(join(tmpdir(), 'lk-chromium-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.LATCHKEY_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const out = { urls: [], consoleErrors: [] };
+  let failed = null;
+  try {
+    const page = context.pages()[0] ?? await context.newPage();
+    page.on('console', (m) => {
+      const where = (m.location() && m.location().url) || '';
+      if (m.type() === 'error' && !where.endsWith('/favicon.ico')) out.consoleErrors.push(m.text() + ' (' + where + ')');
+    });
+    await flow(page, cfg, out);
+  } catch (e) {
+    failed = e;
+  } finally {
+    await context.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  if (failed) {
+    process.stdout.write(JSON.stringify({ error: String(failed && failed.message), ...out }) + '\n');
+    process.exit(1);
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
