@@ -267,6 +267,7 @@ func (b *Broker) samlIdPInitiated(ctx context.Context, up Upstream, sc samlconn.
 		c, err := b.store.GetClient(ctx, clientID)
 		if err != nil || c.Disabled || len(c.RedirectURIs) == 0 ||
 			(len(c.AllowedConnectors) > 0 && !slices.Contains(c.AllowedConnectors, sc.ID())) {
+			b.auditSAMLFailure(ctx, sc.ID(), clientID, "saml default client unusable", meta)
 			return pageErr(400, "Not available", "Sign-in started at the identity provider is not available for its application.",
 				fmt.Errorf("IdP-initiated login: default client %q unusable (%v)", clientID, err))
 		}
