@@ -29,3 +29,12 @@ if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   echo "node $(node --version) is too old: test/interop (openid-client 6) needs Node.js >= 20" >&2
   exit 1
 fi
+
+# crewjam/saml's example SAML IdP for the saml connector's real-peer tests
+# (providers/saml and web, through providers/saml/samltest), pinned to the
+# crewjam/saml version go.mod uses; the tests reuse $LATCHKEY_TOOLS/bin/idp
+# when it is this version.
+if ! go version -m "$LATCHKEY_TOOLS/bin/idp" 2>/dev/null | grep -q 'github.com/crewjam/saml[[:space:]]v0.6.3'; then
+  echo "== go install github.com/crewjam/saml/example/idp@v0.6.3" >&2
+  (cd "$(mktemp -d)" && GOBIN="$LATCHKEY_TOOLS/bin" GOFLAGS=-buildvcs=false go install github.com/crewjam/saml/example/idp@v0.6.3)
+fi

@@ -23,6 +23,14 @@
 // delivered in the background (WaitLogoutDeliveries), the front-channel
 // URLs are returned for the signed-out page, and session.ended is audited.
 //
+// Upstream sign-in: a CallbackConnector round trip keeps its state under
+// the hash of the OAuth state (federation.go); a saml connector
+// (providers/saml Capability) keeps the AuthnRequest ID under the hash of
+// a random RelayState, and its ACS POST is stored and continued on our own
+// origin (saml.go), which also runs SP-initiated single logout after
+// RP-initiated logout and backs the connector's replay cache
+// (SAMLReplayCache) with the ephemeral store.
+//
 // It also owns the provider metadata (discovery): the document lists
 // exactly what is implemented.
 package broker

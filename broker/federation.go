@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/providers"
+	samlconn "github.com/latchkeyid/latchkey/providers/saml"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -106,7 +107,9 @@ func (b *Broker) loginView(req *AuthRequest, client storage.Client, binding, hin
 		if _, ok := up.Connector.(providers.PasswordConnector); ok {
 			v.PasswordConnectors = append(v.PasswordConnectors, uv)
 		}
-		if _, ok := up.Connector.(providers.CallbackConnector); ok {
+		_, isCallback := up.Connector.(providers.CallbackConnector)
+		_, isSAML := up.Connector.(samlconn.Capability)
+		if isCallback || isSAML {
 			v.Upstreams = append(v.Upstreams, uv)
 		}
 	}
@@ -180,6 +183,9 @@ func (b *Broker) BeginUpstream(ctx context.Context, id, binding, csrf, connector
 
 func (b *Broker) beginUpstream(ctx context.Context, req *AuthRequest, client storage.Client, connectorID string, meta RequestMeta) Result {
 	up, ok := b.fed.Connectors.Get(connectorID)
+	if sc, isSAML := up.Connector.(samlconn.Capability); ok && isSAML && connectorAllowed(client, req, connectorID) {
+		return b.beginSAML(ctx, req, client, up, sc, meta)
+	}
 	cc, isCallback := up.Connector.(providers.CallbackConnector)
 	if !ok || !isCallback || !connectorAllowed(client, req, connectorID) {
 		return pageErr(400, "Not available", "This sign-in method is not available for this application.", fmt.Errorf("connector %q unknown or not allowed", connectorID))
@@ -338,6 +344,7 @@ func (b *Broker) upstreamFailed(ctx context.Context, req *AuthRequest, client st
 		denied   *providers.DeniedError
 		upErr    *providers.UpstreamError
 		unavail  *providers.UnavailableError
+		refused  *samlconn.ACSError
 		evType   = "user.login.failed"
 		evReason string
 		res      Result
@@ -353,6 +360,11 @@ func (b *Broker) upstreamFailed(ctx context.Context, req *AuthRequest, client st
 		evReason = "upstream error " + truncate(upErr.Code, 64)
 		msg := fmt.Sprintf("%s did not sign you in (%s). Go back to the application and start again.", name, truncate(upErr.Code, 64))
 		res = pageErr(400, "Sign-in cancelled", msg, err)
+	case errors.As(err, &refused):
+		// A refused SAML response: its reason is stable, its message safe
+		// to show.
+		evReason = "saml " + string(refused.Reason)
+		res = pageErr(400, "Sign-in failed", fmt.Sprintf("The answer from %s was refused: %s. Go back to the application and start again.", name, refused.Message), err)
 	case errors.Is(err, providers.ErrInvalidCallback):
 		evReason = "invalid callback"
 		res = pageErr(400, "Sign-in failed", fmt.Sprintf("The answer from %s could not be verified. Go back to the application and start again.", name), err)

@@ -305,6 +305,12 @@ func (b *Broker) signOut(ctx context.Context, lr logoutRequest, client storage.C
 	}
 	if ok {
 		done.FrontChannel = b.frontChannelURLs(sess, clients)
+		// Single logout at a SAML IdP: the browser goes there next and
+		// comes back to /saml/{connector}/slo, which continues to the
+		// client.
+		if slo := b.samlSingleLogout(ctx, sess.SID, sess.ConnectorID, done.Redirect, done.ClientName); slo != "" {
+			done.Redirect = slo
+		}
 	}
 	if target.active {
 		res.ClearSession = true

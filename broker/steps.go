@@ -38,6 +38,10 @@ type LoginView struct {
 	// connector_id or login_hint chose the upstream, whose login has
 	// started.
 	Redirect string
+	// RedirectPost, when set, is such a start that the browser must POST
+	// (a SAML AuthnRequest in the HTTP-POST binding): an auto-submitting
+	// form to RedirectPost.URI with RedirectPost.Params.
+	RedirectPost *Redirect
 }
 
 // ConsentView is what the consent page shows.
@@ -97,7 +101,11 @@ func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, 
 		if res.Page != nil {
 			return LoginView{}, res.Page
 		}
-		view.Redirect = res.Redirect.URL()
+		if res.Redirect.Mode == oauth2.ResponseModeFormPost {
+			view.RedirectPost = res.Redirect
+		} else {
+			view.Redirect = res.Redirect.URL()
+		}
 	}
 	return view, nil
 }

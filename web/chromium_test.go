@@ -99,17 +99,16 @@ func TestLogoutInChromium(t *testing.T) {
 		FrontchannelLogoutURI: rp.srv.URL + "/fc"}, "rp-secret")
 	rp.conf = f.rp("rp", "rp-secret", rp.srv.URL+"/cb", "openid")
 
-	in := map[string]string{
-		"authorizeURL": rp.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(rp.verifier)),
-		"username":     "alice", "password": alicePassword,
-		"callbackPrefix": rp.srv.URL + "/cb?", "startLogoutURL": rp.srv.URL + "/start-logout", "byePrefix": rp.srv.URL + "/bye",
-	}
 	var res struct {
 		URLs          []string `json:"urls"`
 		LogoutMillis  int      `json:"logoutMillis"`
 		ConsoleErrors []string `json:"consoleErrors"`
 	}
-	runChromium(t, chromium, node, "logout-flow.mjs", in, &res)
+	runChromium(t, chromium, node, "logout-flow.mjs", map[string]string{
+		"authorizeURL": rp.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(rp.verifier)),
+		"username":     "alice", "password": alicePassword,
+		"callbackPrefix": rp.srv.URL + "/cb?", "startLogoutURL": rp.srv.URL + "/start-logout", "byePrefix": rp.srv.URL + "/bye",
+	}, &res)
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if len(rp.errs) > 0 {
@@ -137,12 +136,11 @@ func TestLogoutInChromium(t *testing.T) {
 	}
 }
 
-// runChromium runs script (in chromiumDir) with node, settings in as JSON
-// on its stdin and the Chromium binary in $LATCHKEY_CHROMIUM, and decodes
-// the JSON line it printed into res; a failing script fails the test.
-func runChromium(t *testing.T, chromium, node, script string, in, res any) {
+// runChromium runs a flow script of testdata/chromium (browser.mjs) with
+// in as its JSON input (bounded to 90 s) and decodes its output into out.
+func runChromium(t *testing.T, chromium, node, script string, in, out any) {
 	t.Helper()
-	raw, err := json.Marshal(in)
+	data, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +149,14 @@ func runChromium(t *testing.T, chromium, node, script string, in, res any) {
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = chromiumDir
 	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(raw)
+	cmd.Stdin = bytes.NewReader(data)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdout, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("chromium %s: %v\n%s\n%s", script, err, out, stderr.String())
+		t.Fatalf("chromium %s: %v\n%s\n%s", script, err, stdout, stderr.String())
 	}
-	if err := json.Unmarshal(out, res); err != nil {
-		t.Fatalf("chromium %s printed %q: %v", script, out, err)
+	if err := json.Unmarshal(stdout, out); err != nil {
+		t.Fatalf("chromium %s output %q: %v", script, stdout, err)
 	}
 }

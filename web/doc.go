@@ -11,7 +11,11 @@
 // /authorize, /login, /consent, /select-account (the account chooser),
 // /token, /userinfo, /introspect, /revoke, /logout (end_session_endpoint,
 // GET and POST; a POST is resumed as a GET on our origin so that the
-// SameSite=Lax cookies arrive) and /logout/confirm.
+// SameSite=Lax cookies arrive) and /logout/confirm; per saml connector
+// /saml/{connector}/metadata (SP metadata), /saml/{connector}/acs (the
+// IdP's cross-site POST is stored and answered 303 to a GET on our origin,
+// where the binding cookie is checked) and /saml/{connector}/slo (single
+// logout: started from /logout, answered by the IdP).
 //
 // Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
 // login or logout to the browser; latchkey_session names the active SSO

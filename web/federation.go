@@ -16,6 +16,10 @@ func (s *Server) loginChooser(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
+	if view.RedirectPost != nil {
+		s.renderFormPost(w, r, view.RedirectPost.URI, view.RedirectPost.Params)
+		return
+	}
 	if view.Redirect != "" {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Location", view.Redirect)
@@ -55,6 +59,12 @@ func (s *Server) upstreamCallbackPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next, perr := s.broker.StoreUpstreamPost(r.Context(), r.PathValue("connector"), r.PostForm)
+	s.continueOnOrigin(w, r, next, perr)
+}
+
+// continueOnOrigin answers a cross-site POST that was stored: the error
+// page, or a 303 to the GET on our own origin that continues it.
+func (s *Server) continueOnOrigin(w http.ResponseWriter, r *http.Request, next string, perr *broker.PageError) {
 	if perr != nil {
 		s.renderError(w, r, perr)
 		return

@@ -33,6 +33,7 @@ import (
 	"github.com/latchkeyid/latchkey/providers/apple"
 	"github.com/latchkeyid/latchkey/providers/local"
 	oidcconn "github.com/latchkeyid/latchkey/providers/oidc"
+	samlconn "github.com/latchkeyid/latchkey/providers/saml"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 	"github.com/latchkeyid/latchkey/storage/redisstore"
@@ -159,7 +160,8 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	f.eph = eph
 	// Upstream connectors (federation_test.go syncs them in): the oidc
 	// type over the hardened client allowed to reach loopback.
-	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}, "pwtest": pwTestType{}, "apple": apple.Type{}}, providers.Deps{
+	f.conns = broker.NewConnectors(providers.Registry{"oidc": oidcconn.Type{}, "pwtest": pwTestType{}, "apple": apple.Type{},
+		samlconn.TypeName: samlconn.Type{BaseURL: f.issuer, Replay: broker.NewSAMLReplayCache(eph, clk)}}, providers.Deps{
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Clock:      clk, Logger: log, Sealer: ring,
 	}, nil, log)

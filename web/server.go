@@ -126,6 +126,8 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("POST /consent", s.consentSubmit)
 		mux.HandleFunc("GET /select-account", s.selectAccountPage)
 		mux.HandleFunc("POST /select-account", s.selectAccountSubmit)
+		// web/saml.go: /saml/{connector}/metadata, acs and slo.
+		s.registerSAML(mux)
 		if err := s.registerMFA(mux); err != nil { // web/mfa.go
 			return nil, fmt.Errorf("web: mfa pages: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/internal/config"
 	"github.com/latchkeyid/latchkey/internal/httpclient"
 	"github.com/latchkeyid/latchkey/internal/secretbox"
@@ -19,21 +20,32 @@ import (
 	"github.com/latchkeyid/latchkey/providers/ldap"
 	oauth2conn "github.com/latchkeyid/latchkey/providers/oauth2"
 	"github.com/latchkeyid/latchkey/providers/oidc"
+	"github.com/latchkeyid/latchkey/providers/saml"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
 // connectorRegistry is every connector type this binary knows (no init()
-// registration: CONVENTIONS.md 4). saml needs a replay cache from
-// storage and is wired separately once its store exists.
+// registration: CONVENTIONS.md 4). Its saml type validates configs only:
+// opening a saml connector needs the issuer and the replay cache on the
+// ephemeral store, which samlType adds (openConnectors, `saml
+// sp-metadata`).
 func connectorRegistry() providers.Registry {
 	return providers.Registry{
-		"oidc":     oidc.Type{},
-		"oauth2":   oauth2conn.Type{},
-		"ldap":     ldap.Type{},
-		"github":   github.Type{},
-		"facebook": facebook.Type{},
-		"apple":    apple.Type{},
+		"oidc":        oidc.Type{},
+		"oauth2":      oauth2conn.Type{},
+		"ldap":        ldap.Type{},
+		"github":      github.Type{},
+		"facebook":    facebook.Type{},
+		"apple":       apple.Type{},
+		saml.TypeName: saml.Type{},
 	}
+}
+
+// samlType is the saml connector type that opens connectors: SP
+// endpoints under the issuer, assertion IDs remembered in the ephemeral
+// store (shared by every replica).
+func samlType(issuer string, eph storage.Ephemeral, clk clock.Clock) saml.Type {
+	return saml.Type{BaseURL: issuer, Replay: broker.NewSAMLReplayCache(eph, clk)}
 }
 
 // connectorValidators adapts the registry to config.WithConnectorTypes:
@@ -56,7 +68,7 @@ func connectorValidators(reg providers.Registry) map[string]config.ConnectorVali
 // secretKeys are the connector config keys that hold secrets: they are
 // sealed at rest with the keyring ("sealed:" + secretbox text, the
 // connector id and key as additional data).
-var secretKeys = []string{"clientSecret", "bindPassword", "privateKey"}
+var secretKeys = []string{"clientSecret", "bindPassword", "privateKey", "spKey", "spEncryptionKey"}
 
 const sealedPrefix = "sealed:"
 
@@ -139,7 +151,9 @@ func (a *app) openConnectors(ctx context.Context) (*broker.Connectors, error) {
 		}),
 		Clock: a.clock, Logger: a.log, Sealer: a.keyring,
 	}
-	conns := broker.NewConnectors(connectorRegistry(), deps, func(c storage.Connector) (json.RawMessage, error) {
+	reg := connectorRegistry()
+	reg[saml.TypeName] = samlType(a.cfg.Issuer, a.eph, a.clock)
+	conns := broker.NewConnectors(reg, deps, func(c storage.Connector) (json.RawMessage, error) {
 		return unsealConnectorSecrets(a.keyring, c)
 	}, a.log)
 	list, err := a.db.ListConnectors(ctx)

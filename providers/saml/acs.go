@@ -223,7 +223,7 @@ func (c *Connector) HandleACS(ctx context.Context, req ACSRequest) (ACSResult, e
 	}
 	c.log.DebugContext(ctx, "saml login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
 		slog.Bool("idp_initiated", res.IdPInitiated), slog.Bool("signed_response", rec.signed("Response", "")),
-		slog.Bool("signed_assertion", rec.signed("Assertion", a.ID)))
+		slog.Bool("signed_assertion", rec.signed("Assertion", a.ID)), slog.Bool("encrypted_assertion", env.encrypted))
 	return res, nil
 }
 
@@ -231,6 +231,7 @@ func (c *Connector) HandleACS(ctx context.Context, req ACSRequest) (ACSResult, e
 // checks it: only to choose an error message, never to decide.
 type envelope struct {
 	inResponseTo  string
+	encrypted     bool // the assertion came as an EncryptedAssertion
 	statusDetail  string
 	statusMessage string
 }
@@ -244,7 +245,7 @@ func readEnvelope(raw []byte) (envelope, error) {
 	if root == nil || root.Tag != "Response" || root.NamespaceURI() != protocolNS {
 		return envelope{}, refuse(ReasonMalformed, msgNotResponse, nil)
 	}
-	env := envelope{inResponseTo: root.SelectAttrValue("InResponseTo", "")}
+	env := envelope{inResponseTo: root.SelectAttrValue("InResponseTo", ""), encrypted: root.SelectElement("EncryptedAssertion") != nil}
 	if st := root.SelectElement("Status"); st != nil {
 		if top := st.SelectElement("StatusCode"); top != nil {
 			if second := top.SelectElement("StatusCode"); second != nil {

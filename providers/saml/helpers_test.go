@@ -2,29 +2,22 @@ package saml_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"encoding/xml"
-	"math/big"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
-	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/providertest"
 	"github.com/latchkeyid/latchkey/providers/saml"
+	"github.com/latchkeyid/latchkey/providers/saml/samltest"
 )
 
 // t0 is the fake time of the in-process tests.
@@ -47,6 +40,10 @@ type keyPair struct {
 	certPEM string
 }
 
+func (k keyPair) export() samltest.KeyPair {
+	return samltest.KeyPair{Key: k.key, Cert: k.cert, KeyPEM: k.keyPEM, CertPEM: k.certPEM}
+}
+
 var (
 	keysOnce sync.Once
 	keys     map[string]keyPair
@@ -67,73 +64,30 @@ func testKeys(t testing.TB) map[string]keyPair {
 }
 
 func newKeyPair(cn string) keyPair {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	notBefore := t0.Add(-24 * time.Hour)
-	if now := time.Now(); now.Before(notBefore) {
-		notBefore = now.Add(-time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    notBefore,
-		NotAfter:     t0.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return keyPair{
-		key:     key,
-		cert:    cert,
-		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})),
-		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-	}
+	kp := samltest.NewKeyPair(cn, t0)
+	return keyPair{key: kp.Key, cert: kp.Cert, keyPEM: kp.KeyPEM, certPEM: kp.CertPEM}
 }
 
-// testIdP is an in-process IdP built on crewjam's IdentityProvider (for
-// its metadata) with a response builder that can sign, encrypt and break
-// every part.
+// testIdP is samltest's in-process IdP answering testReqID at t0 for the
+// SP at testEntity / testACS.
 type testIdP struct {
-	kp  keyPair
+	*samltest.IdP
 	idp *crewjam.IdentityProvider
+	kp  keyPair
 }
 
 func newTestIdP(t testing.TB, kp keyPair, base string) *testIdP {
 	t.Helper()
-	must := func(s string) url.URL {
-		u, err := url.Parse(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return *u
-	}
-	return &testIdP{kp: kp, idp: &crewjam.IdentityProvider{
-		Key:         kp.key,
-		Certificate: kp.cert,
-		MetadataURL: must(base + "/metadata"),
-		SSOURL:      must(base + "/sso"),
-		LogoutURL:   must(base + "/slo"),
-		Clock:       dsig.NewFakeClockAt(t0),
-	}}
+	p := samltest.NewIdP(t, kp.export(), base, samltest.SP{EntityID: testEntity, ACS: testACS}, t0)
+	p.RequestID = testReqID
+	return &testIdP{IdP: p, idp: p.IdP, kp: kp}
 }
 
-func (p *testIdP) entityID() string { return p.idp.MetadataURL.String() }
+func (p *testIdP) entityID() string { return p.EntityID() }
 
-func (p *testIdP) metadataXML(t testing.TB) string {
-	t.Helper()
-	b, err := xml.MarshalIndent(p.idp.Metadata(), "", " ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
+func (p *testIdP) metadataXML(t testing.TB) string { return p.MetadataXML(t) }
 
-// respOpts describe a response; the zero value (after defaults) is a
+// respOpts are samltest.RespOpts; the zero value (after defaults) is a
 // valid response to testReqID signed on the Response and the Assertion.
 type respOpts struct {
 	inResponseTo   string // default testReqID; "-" for none (unsolicited)
@@ -151,188 +105,41 @@ type respOpts struct {
 	editResponse   func(*crewjam.Response)
 }
 
-func defaultAttributes() []crewjam.Attribute {
-	str := func(vs ...string) []crewjam.AttributeValue {
-		out := make([]crewjam.AttributeValue, len(vs))
-		for i, v := range vs {
-			out[i] = crewjam.AttributeValue{Type: "xs:string", Value: v}
-		}
-		return out
+func (o respOpts) export() samltest.RespOpts {
+	out := samltest.RespOpts{
+		InResponseTo: o.inResponseTo, UnsignedResp: o.unsignedResp, UnsignedAssert: o.unsignedAssert, EncryptTo: o.encryptTo,
+		SigMethod: o.sigMethod, Now: o.now, AssertionID: o.assertionID, NameID: o.nameID, NameIDFormat: o.nameIDFormat,
+		Attributes: o.attributes, EditAssertion: o.editAssertion, EditResponse: o.editResponse,
 	}
-	return []crewjam.Attribute{
-		{FriendlyName: "mail", Name: "urn:oid:0.9.2342.19200300.100.1.3", NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", Values: str("alice@example.com")},
-		{FriendlyName: "displayName", Name: "urn:oid:2.16.840.1.113730.3.1.241", Values: str("Alice Smith")},
-		{FriendlyName: "uid", Name: "urn:oid:0.9.2342.19200300.100.1.1", Values: str("alice")},
-		{Name: "groups", Values: str("staff", "admins")},
+	if o.signer != nil {
+		s := o.signer.export()
+		out.Signer = &s
 	}
+	return out
 }
+
+func defaultAttributes() []crewjam.Attribute { return samltest.DefaultAttributes() }
 
 func (p *testIdP) signingContext(t testing.TB, kp keyPair, method ...string) *dsig.SigningContext {
 	t.Helper()
-	ctx := dsig.NewDefaultSigningContext(dsig.TLSCertKeyStore(tls.Certificate{
-		Certificate: [][]byte{kp.cert.Raw}, PrivateKey: kp.key, Leaf: kp.cert,
-	}))
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	m := dsig.RSASHA256SignatureMethod
-	if len(method) > 0 && method[0] != "" {
-		m = method[0]
-	}
-	if err := ctx.SetSignatureMethod(m); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
+	return p.SigningContext(t, kp.export(), method...)
 }
 
-// assertion returns the assertion o describes (unsigned).
-func (p *testIdP) assertion(o respOpts) *crewjam.Assertion {
-	now := o.now
-	if now.IsZero() {
-		now = t0
-	}
-	irt := o.inResponseTo
-	if irt == "" {
-		irt = testReqID
-	} else if irt == "-" {
-		irt = ""
-	}
-	id := o.assertionID
-	if id == "" {
-		id = "id-assertion-0001"
-	}
-	nameID, format := o.nameID, o.nameIDFormat
-	if nameID == "" {
-		nameID = "alice@example.com"
-	}
-	if format == "" {
-		format = string(crewjam.EmailAddressNameIDFormat)
-	}
-	attrs := o.attributes
-	if attrs == nil {
-		attrs = defaultAttributes()
-	}
-	return &crewjam.Assertion{
-		ID:           id,
-		IssueInstant: now,
-		Version:      "2.0",
-		Issuer:       crewjam.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID()},
-		Subject: &crewjam.Subject{
-			NameID: &crewjam.NameID{Format: format, Value: nameID, NameQualifier: p.entityID(), SPNameQualifier: testEntity},
-			SubjectConfirmations: []crewjam.SubjectConfirmation{{
-				Method: "urn:oasis:names:tc:SAML:2.0:cm:bearer",
-				SubjectConfirmationData: &crewjam.SubjectConfirmationData{
-					InResponseTo: irt, NotOnOrAfter: now.Add(90 * time.Second), Recipient: testACS,
-				},
-			}},
-		},
-		Conditions: &crewjam.Conditions{
-			NotBefore: now.Add(-30 * time.Second), NotOnOrAfter: now.Add(90 * time.Second),
-			AudienceRestrictions: []crewjam.AudienceRestriction{{Audience: crewjam.Audience{Value: testEntity}}},
-		},
-		AuthnStatements: []crewjam.AuthnStatement{{
-			AuthnInstant: now, SessionIndex: "session-index-1",
-			AuthnContext: crewjam.AuthnContext{AuthnContextClassRef: &crewjam.AuthnContextClassRef{
-				Value: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"}},
-		}},
-		AttributeStatements: []crewjam.AttributeStatement{{Attributes: attrs}},
-	}
-}
+func (p *testIdP) assertion(o respOpts) *crewjam.Assertion { return p.Assertion(o.export()) }
 
-// assertionElement signs (unless unsignedAssert) and encrypts (with
-// encryptTo) the assertion.
 func (p *testIdP) assertionElement(t testing.TB, o respOpts, a *crewjam.Assertion) *etree.Element {
 	t.Helper()
-	signer := p.kp
-	if o.signer != nil {
-		signer = *o.signer
-	}
-	if !o.unsignedAssert {
-		signed, err := p.signingContext(t, signer, o.sigMethod).SignEnveloped(a.Element())
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.Signature = signed.Child[len(signed.Child)-1].(*etree.Element)
-	}
-	el := a.Element()
-	if o.encryptTo == nil {
-		return el
-	}
-	doc := etree.NewDocument()
-	doc.SetRoot(el)
-	buf, err := doc.WriteToBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := xmlenc.OAEP()
-	enc.BlockCipher = xmlenc.AES256GCM
-	data, err := enc.Encrypt(o.encryptTo, buf, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
-	ea := etree.NewElement("saml:EncryptedAssertion")
-	ea.AddChild(data)
-	return ea
+	return p.AssertionElement(t, o.export(), a)
 }
 
-// responseDoc returns the Response element around assertionEl, signed
-// unless unsignedResp.
 func (p *testIdP) responseDoc(t testing.TB, o respOpts, assertionEls ...*etree.Element) []byte {
 	t.Helper()
-	now := o.now
-	if now.IsZero() {
-		now = t0
-	}
-	irt := o.inResponseTo
-	if irt == "" {
-		irt = testReqID
-	} else if irt == "-" {
-		irt = ""
-	}
-	r := &crewjam.Response{
-		Destination: testACS, ID: "id-response-0001", InResponseTo: irt, IssueInstant: now, Version: "2.0",
-		Issuer: &crewjam.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: p.entityID()},
-		Status: crewjam.Status{StatusCode: crewjam.StatusCode{Value: crewjam.StatusSuccess}},
-	}
-	if o.editResponse != nil {
-		o.editResponse(r)
-	}
-	build := func() *etree.Element {
-		el := r.Element()
-		for _, a := range assertionEls {
-			el.AddChild(a.Copy())
-		}
-		return el
-	}
-	el := build()
-	if !o.unsignedResp {
-		signer := p.kp
-		if o.signer != nil {
-			signer = *o.signer
-		}
-		signed, err := p.signingContext(t, signer, o.sigMethod).SignEnveloped(el)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Signature = signed.ChildElements()[len(signed.ChildElements())-1]
-		el = build()
-	}
-	doc := etree.NewDocument()
-	doc.SetRoot(el)
-	b, err := doc.WriteToBytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return p.ResponseDoc(t, o.export(), assertionEls...)
 }
 
-// responseXML builds the whole response o describes.
 func (p *testIdP) responseXML(t testing.TB, o respOpts) []byte {
 	t.Helper()
-	a := p.assertion(o)
-	if o.editAssertion != nil {
-		o.editAssertion(a)
-	}
-	return p.responseDoc(t, o, p.assertionElement(t, o, a))
+	return p.ResponseXML(t, o.export())
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -416,11 +223,5 @@ func errString(err error) string {
 // elementString serializes el as it would appear inside a document.
 func elementString(t testing.TB, el *etree.Element) string {
 	t.Helper()
-	doc := etree.NewDocument()
-	doc.SetRoot(el.Copy())
-	s, err := doc.WriteToString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return samltest.ElementString(t, el)
 }

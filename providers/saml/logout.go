@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	crewjam "github.com/crewjam/saml"
 
@@ -25,6 +26,10 @@ type Logout struct {
 	// PostForm (when the IdP only offers HTTP-POST): an HTML fragment
 	// that auto-posts the request.
 	PostForm []byte
+	// PostURL and PostFields are that form as data (SAMLRequest and
+	// RelayState).
+	PostURL    string
+	PostFields url.Values
 }
 
 // Empty reports whether there is no logout to send.
@@ -98,6 +103,10 @@ func (c *Connector) logoutRequest(ctx context.Context, id providers.Identity, re
 			}
 		}
 		out.PostForm = lr.PostWithNonce(relayState, nonce)
+		out.PostURL = dest
+		if out.PostFields, err = postFields(lr.Element(), relayState); err != nil {
+			return Logout{}, err
+		}
 		return out, nil
 	}
 	u, err := sp.RedirectLogoutRequestURL(lr, relayState)

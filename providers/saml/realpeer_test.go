@@ -7,31 +7,22 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/providertest"
 	"github.com/latchkeyid/latchkey/providers/saml"
+	"github.com/latchkeyid/latchkey/providers/saml/samltest"
 )
-
-// crewjamIdP is the peer: crewjam/saml's example IdP at the version this
-// module uses (PEERS.md).
-const crewjamIdP = "github.com/crewjam/saml/example/idp@v0.6.3"
 
 // realPeerBase is Latchkey's base URL in this test: nothing listens there,
 // the test plays the browser and hands the posted form to HandleACS.
@@ -46,8 +37,8 @@ const realPeerBase = "http://localhost:5556"
 // and its signature checked against the certificate the IdP wrote
 // (idpMetadataCertificates).
 func TestRealPeerCrewjamIdP(t *testing.T) {
-	bin := installCrewjamIdP(t)
-	base, certPEM := startCrewjamIdP(t, bin)
+	bin := samltest.InstallCrewjamIdP(t)
+	base, certPEM := samltest.StartCrewjamIdP(t, bin)
 	k := testKeys(t)
 
 	tests := []struct {
@@ -216,124 +207,6 @@ func realPeerIdPInitiated(t *testing.T, base, certPEM string) {
 	}
 }
 
-// installCrewjamIdP runs `go install` for the example IdP into
-// $LATCHKEY_TOOLS/bin (reused when it holds this version) or a temporary
-// directory, within 3 minutes.
-func installCrewjamIdP(t *testing.T) string {
-	t.Helper()
-	goBin := testenv.Program(t, "go")
-	dir := t.TempDir()
-	if tools := os.Getenv("LATCHKEY_TOOLS"); tools != "" {
-		dir = filepath.Join(tools, "bin")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "idp")
-	if out, err := exec.Command(goBin, "version", "-m", bin).Output(); err == nil &&
-		bytes.Contains(out, []byte("github.com/crewjam/saml\tv0.6.3")) && bytes.Contains(out, []byte("path\tgithub.com/crewjam/saml/example/idp")) {
-		return bin
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "install", crewjamIdP)
-	cmd.Dir = t.TempDir() // outside this module: install at the pinned version
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-buildvcs=false")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		testenv.Missing(t, "go install %s failed: %v\n%s", crewjamIdP, err, out)
-	}
-	return bin
-}
-
-// startCrewjamIdP runs the IdP on a free 127.0.0.1 port and returns its
-// base URL and the PEM certificate it signs its metadata with. It is
-// stopped by its PID when the test ends.
-func startCrewjamIdP(t *testing.T, bin string) (string, string) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	base := "http://" + addr
-	work := t.TempDir()
-	certFile := filepath.Join(work, "idp-cert.pem")
-	cmd := exec.Command(bin, "-listen", addr, "-idp", base, "-cert-out", certFile)
-	cmd.Dir = work
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the IdP: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			// The IdP logs usernames and request paths, no passwords.
-			t.Logf("IdP output:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("the IdP exited:\n%s", logs.String())
-		default:
-		}
-		resp, err := client.Get(base + "/metadata")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the IdP did not answer within 20s (%v):\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cert, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatalf("the IdP wrote no certificate: %v", err)
-	}
-	return base, string(cert)
-}
-
-// registerSP gives the IdP our SP metadata (PUT /services/{id}).
-func registerSP(ctx context.Context, t *testing.T, base, id string, conn *saml.Connector) {
-	t.Helper()
-	md, err := conn.SPMetadata()
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, base+"/services/"+id, bytes.NewReader(md))
-	req.Header.Set("Content-Type", "application/samlmetadata+xml")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("PUT /services/%s: %d %s", id, resp.StatusCode, body)
-	}
-}
-
 func newBrowser(t *testing.T) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -437,4 +310,14 @@ func parseForm(t *testing.T, page []byte) (string, url.Values) {
 		fields.Set(html.UnescapeString(string(f[1])), html.UnescapeString(string(f[2])))
 	}
 	return html.UnescapeString(string(m[1])), fields
+}
+
+// registerSP gives the IdP the connector's SP metadata.
+func registerSP(ctx context.Context, t *testing.T, base, id string, conn *saml.Connector) {
+	t.Helper()
+	md, err := conn.SPMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	samltest.RegisterSP(ctx, t, base, id, md)
 }

@@ -3,6 +3,7 @@ package saml
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beevik/etree"
 	crewjam "github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
@@ -273,6 +275,23 @@ type Login struct {
 	// PostForm (binding post): an HTML fragment (a form and its
 	// auto-submit script) to serve as the page body.
 	PostForm []byte
+	// PostURL and PostFields (binding post) are the same form as data
+	// (SAMLRequest and RelayState), for a caller that renders its own
+	// auto-submitting form.
+	PostURL    string
+	PostFields url.Values
+}
+
+// postFields are the HTTP-POST binding's form fields for a protocol
+// message element: SAMLRequest (base64 of the XML) and RelayState.
+func postFields(el *etree.Element, relayState string) (url.Values, error) {
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	buf, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, fmt.Errorf("saml: encode request: %w", err)
+	}
+	return url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(buf)}, "RelayState": {relayState}}, nil
 }
 
 // StartLogin builds an AuthnRequest for the IdP's SingleSignOnService of
@@ -306,6 +325,10 @@ func (c *Connector) StartLogin(ctx context.Context, req LoginRequest) (Login, er
 	out := Login{RequestID: ar.ID}
 	if c.set.post {
 		out.PostForm = ar.PostWithNonce(req.RelayState, req.CSPNonce)
+		out.PostURL = ar.Destination
+		if out.PostFields, err = postFields(ar.Element(), req.RelayState); err != nil {
+			return Login{}, err
+		}
 		return out, nil
 	}
 	u, err := ar.Redirect(req.RelayState, sp)

@@ -190,6 +190,11 @@ func TestStartLogin(t *testing.T) {
 		if ar.ID != l.RequestID || ar.Signature != nil || ar.ForceAuthn != nil {
 			t.Fatalf("AuthnRequest %+v", ar)
 		}
+		// The same form as data, for a caller that renders its own.
+		if l.PostURL != testIdPURL+"/sso" || len(l.PostFields) != 2 || l.PostFields.Get("RelayState") != testRelay ||
+			l.PostFields.Get("SAMLRequest") != html.UnescapeString(m[1]) {
+			t.Fatalf("PostURL %q, PostFields %v", l.PostURL, l.PostFields)
+		}
 	})
 	t.Run("post, signed", func(t *testing.T) {
 		e := newEnv(t, func(c *saml.Config) { c.Binding = "post"; c.SignAuthnRequests = true })
@@ -201,6 +206,9 @@ func TestStartLogin(t *testing.T) {
 		raw, _ := base64.StdEncoding.DecodeString(html.UnescapeString(m[1]))
 		if !bytes.Contains(raw, []byte("SignatureValue")) {
 			t.Fatalf("the posted AuthnRequest is not signed:\n%s", raw)
+		}
+		if l.PostFields.Get("SAMLRequest") != html.UnescapeString(m[1]) {
+			t.Fatal("PostFields differ from the form")
 		}
 	})
 	for _, tc := range []struct{ name, relay, want string }{

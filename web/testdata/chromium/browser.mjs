@@ -1,21 +1,22 @@
-// What the Chromium scripts share: their JSON settings from stdin, a
-// headless Chromium in a fresh profile (../shared/PEERS.md flags), the
-// console errors of the page, and the one JSON line they print.
+// What every Chromium flow here shares: read the settings as JSON on
+// stdin, launch headless Chromium (playwright-core) with a fresh profile,
+// collect console errors (but the browser's own favicon requests), run the
+// flow, close the browser, and print {"urls": [...], "consoleErrors": [...],
+// ...} as JSON; on failure the same with "error", and exit status 1.
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export async function readStdin() {
+async function readStdin() {
   const chunks = [];
   for await (const c of process.stdin) chunks.push(c);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
-// run launches Chromium, calls flow(page, out) with out = {urls: [],
-// consoleErrors: []}, closes the browser and prints out (with error and
-// exit status 1 when flow threw).
-export async function run(flow) {
+// runFlow runs flow(page, cfg, out); out starts as {urls: [], consoleErrors: []}.
+export async function runFlow(flow) {
+  const cfg = JSON.parse(await readStdin());
   const dir = await mkdtemp(join(tmpdir(), 'lk-chromium-'));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.LATCHKEY_CHROMIUM || '/usr/bin/chromium',
@@ -27,12 +28,11 @@ export async function run(flow) {
   let failed = null;
   try {
     const page = context.pages()[0] ?? await context.newPage();
-    // Errors except the browser's own favicon requests.
     page.on('console', (m) => {
       const where = (m.location() && m.location().url) || '';
       if (m.type() === 'error' && !where.endsWith('/favicon.ico')) out.consoleErrors.push(m.text() + ' (' + where + ')');
     });
-    await flow(page, out);
+    await flow(page, cfg, out);
   } catch (e) {
     failed = e;
   } finally {

@@ -8,10 +8,9 @@
 // opens each authorize URL in turn in one browser, waits until the
 // relying party's callback has loaded, and prints
 // {"urls": [...], "bodies": [...], "consoleErrors": [...]} on success.
-import { readStdin, run } from './browser.mjs';
+import { runFlow } from './browser.mjs';
 
-const cfg = await readStdin();
-await run(async (page, out) => {
+await runFlow(async (page, cfg, out) => {
   out.bodies = [];
   for (const u of cfg.authorizeURLs) {
     await page.goto(u);

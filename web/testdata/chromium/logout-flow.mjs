@@ -3,11 +3,10 @@
 // POST, as a real browser does it: SameSite=Lax cookies, CSP frame-src and
 // script hashes, iframes, redirects. Reads its settings as JSON on stdin:
 //   {authorizeURL, username, password, callbackPrefix, startLogoutURL, byePrefix}
-// and prints {"urls": [...], "logoutMillis": N, "consoleErrors": [...]} on success.
-import { readStdin, run } from './browser.mjs';
+// and prints {"urls": [...], "consoleErrors": [...]} on success.
+import { runFlow } from './browser.mjs';
 
-const cfg = await readStdin();
-await run(async (page, out) => {
+await runFlow(async (page, cfg, out) => {
   await page.goto(cfg.authorizeURL);
   await page.fill('#username', cfg.username);
   await page.fill('#password', cfg.password);
