@@ -233,9 +233,9 @@ type waUser struct {
 	creds []gowa.Credential
 }
 
-func (w waUser) WebAuthnID() []byte                   { return []byte(w.u.ID) }
-func (w waUser) WebAuthnName() string                 { return w.u.Name }
-func (w waUser) WebAuthnDisplayName() string          { return w.u.DisplayName }
+func (w waUser) WebAuthnID() []byte                     { return []byte(w.u.ID) }
+func (w waUser) WebAuthnName() string                   { return w.u.Name }
+func (w waUser) WebAuthnDisplayName() string            { return w.u.DisplayName }
 func (w waUser) WebAuthnCredentials() []gowa.Credential { return w.creds }
 
 func decodeRecord(c mfa.Credential) (record, error) {
