@@ -60,6 +60,10 @@ type AuthRequest struct {
 	// pending credential, its seed sealed, bound to UserID.
 	MFAFactors []string        `json:"mfa_factors,omitempty"`
 	MFAPending *mfa.Credential `json:"mfa_pending,omitempty"`
+	// WebAuthn is the WebAuthn ceremony in progress (mfa/webauthn state:
+	// the challenge and, but for a passkey sign-in, the user); it is
+	// taken out before the browser's answer is checked (broker/webauthn.go).
+	WebAuthn []byte `json:"webauthn,omitempty"`
 	// SessionCookie is the session this request rides on (not stored).
 	SessionCookie string `json:"-"`
 	// stored: the request is in the ephemeral store (finish must take it).

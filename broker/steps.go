@@ -33,6 +33,9 @@ type LoginView struct {
 	// Upstreams are the connector buttons, in storage order (the client's
 	// allowed_connectors and the request's connector_id respected).
 	Upstreams []UpstreamView
+	// PasskeyOptions, when set, are the options of a passkey sign-in
+	// (WebAuthn request options as JSON; broker/webauthn.go).
+	PasskeyOptions string
 	// Redirect, when set, is where the browser goes instead of the page:
 	// connector_id or login_hint chose the upstream, whose login has
 	// started.
@@ -94,6 +97,10 @@ func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, 
 			return LoginView{}, res.Page
 		}
 		view.Redirect = res.Redirect.URL()
+		return view, nil
+	}
+	if err := b.offerPasskey(ctx, req, &view); err != nil {
+		return LoginView{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
 	return view, nil
 }

@@ -51,22 +51,23 @@ type Options struct {
 
 // Server is the public http.Handler.
 type Server struct {
-	log          *slog.Logger
-	clock        clock.Clock
-	rand         io.Reader
-	keys         JWKSource
-	checks       []Check
-	maxBody      int64
-	jwksMaxAge   time.Duration
-	checkTimeout time.Duration
-	https        bool
-	discovery    []byte
-	broker       *broker.Broker
-	pages        *pages
-	mfaPages     *mfaPages
-	outage       outageState
-	ips          clientip.Resolver
-	handler      http.Handler
+	log           *slog.Logger
+	clock         clock.Clock
+	rand          io.Reader
+	keys          JWKSource
+	checks        []Check
+	maxBody       int64
+	jwksMaxAge    time.Duration
+	checkTimeout  time.Duration
+	https         bool
+	discovery     []byte
+	broker        *broker.Broker
+	pages         *pages
+	mfaPages      *mfaPages
+	webauthnPages *webauthnPages
+	outage        outageState
+	ips           clientip.Resolver
+	handler       http.Handler
 }
 
 // New builds the handler.
@@ -127,6 +128,9 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("POST /select-account", s.selectAccountSubmit)
 		if err := s.registerMFA(mux); err != nil { // web/mfa.go
 			return nil, fmt.Errorf("web: mfa pages: %w", err)
+		}
+		if err := s.registerWebAuthn(mux); err != nil { // web/webauthn.go
+			return nil, fmt.Errorf("web: webauthn pages: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

@@ -322,35 +322,35 @@ func (f *Factor) BeginRegistration(_ context.Context, u User, existing []mfa.Cre
 // authenticator model not allowed, is an error wrapping
 // mfa.ErrInvalidCode. existing are the user's credentials: registering
 // one of them again is refused.
-func (f *Factor) FinishRegistration(_ context.Context, u User, st []byte, label, response string, existing []mfa.Credential) (mfa.Credential, error) {
+func (f *Factor) FinishRegistration(_ context.Context, u User, st []byte, label, response string, existing []mfa.Credential) (mfa.Verification, error) {
 	s, err := decodeState(st, kindRegister)
 	if err != nil {
-		return mfa.Credential{}, err
+		return mfa.Verification{}, err
 	}
 	if s.UserID != u.ID {
-		return mfa.Credential{}, fmt.Errorf("%w: %w: begun for another user", mfa.ErrInvalidCode, ErrCeremony)
+		return mfa.Verification{}, fmt.Errorf("%w: %w: begun for another user", mfa.ErrInvalidCode, ErrCeremony)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(response))
 	if err != nil {
-		return mfa.Credential{}, fmt.Errorf("%w: registration response: %s", mfa.ErrInvalidCode, describe(err))
+		return mfa.Verification{}, fmt.Errorf("%w: registration response: %s", mfa.ErrInvalidCode, describe(err))
 	}
 	cred, err := f.wa.CreateCredential(waUser{u: u}, s.Session, parsed)
 	if err != nil {
-		return mfa.Credential{}, fmt.Errorf("%w: registration: %s", mfa.ErrInvalidCode, describe(err))
+		return mfa.Verification{}, fmt.Errorf("%w: registration: %s", mfa.ErrInvalidCode, describe(err))
 	}
 	if len(f.aaguids) > 0 {
 		id, err := uuid.FromBytes(cred.Authenticator.AAGUID)
 		if err != nil || !slices.Contains(f.aaguids, id) {
-			return mfa.Credential{}, fmt.Errorf("%w: %w: %s", mfa.ErrInvalidCode, ErrAAGUID, id)
+			return mfa.Verification{}, fmt.Errorf("%w: %w: %s", mfa.ErrInvalidCode, ErrAAGUID, id)
 		}
 	}
 	others, err := records(existing)
 	if err != nil {
-		return mfa.Credential{}, err
+		return mfa.Verification{}, err
 	}
 	for _, o := range others {
 		if bytes.Equal(o.ID, cred.ID) {
-			return mfa.Credential{}, fmt.Errorf("%w: this authenticator is already registered", mfa.ErrInvalidCode)
+			return mfa.Verification{}, fmt.Errorf("%w: this authenticator is already registered", mfa.ErrInvalidCode)
 		}
 	}
 	rec := record{Credential: *cred}
@@ -359,13 +359,17 @@ func (f *Factor) FinishRegistration(_ context.Context, u User, st []byte, label,
 	}
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return mfa.Credential{}, fmt.Errorf("webauthn: encode credential: %w", err)
+		return mfa.Verification{}, fmt.Errorf("webauthn: encode credential: %w", err)
 	}
 	id, err := mfa.NewCredentialID(f.rand)
 	if err != nil {
-		return mfa.Credential{}, err
+		return mfa.Verification{}, err
 	}
-	return mfa.Credential{ID: id, UserID: u.ID, Type: mfa.TypeWebAuthn, Label: label, Data: data, CreatedAt: f.clock.Now().UTC()}, nil
+	now := f.clock.Now().UTC()
+	return mfa.Verification{
+		Credential: mfa.Credential{ID: id, UserID: u.ID, Type: mfa.TypeWebAuthn, Label: label, Data: data, CreatedAt: now, LastUsedAt: now},
+		AMR:        amrOf(parsed.Response.AttestationObject.AuthData.Flags),
+	}, nil
 }
 
 // BeginLogin starts an assertion of one of the user's WebAuthn
@@ -532,7 +536,8 @@ func (f *Factor) BeginEnrollment(ctx context.Context, req mfa.EnrollmentRequest)
 
 // FinishEnrollment is FinishRegistration of the ceremony in pending.Data.
 func (f *Factor) FinishEnrollment(ctx context.Context, pending mfa.Credential, response string) (mfa.Credential, error) {
-	return f.FinishRegistration(ctx, User{ID: pending.UserID}, pending.Data, pending.Label, response, nil)
+	v, err := f.FinishRegistration(ctx, User{ID: pending.UserID}, pending.Data, pending.Label, response, nil)
+	return v.Credential, err
 }
 
 // BeginChallenge is BeginLogin of cred alone.

@@ -43,11 +43,14 @@ func register(t *testing.T, f *webauthn.Factor, a *webauthntest.Authenticator) m
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := f.FinishRegistration(ctx, alice, c.State, "laptop", resp, nil)
+	v, err := f.FinishRegistration(ctx, alice, c.State, "laptop", resp, nil)
 	if err != nil {
 		t.Fatalf("registration: %v", err)
 	}
-	return cred
+	if want := []string{"hwk", "user", "mfa"}; a.UV && !a.BackupEligible && !slices.Equal(v.AMR, want) {
+		t.Errorf("registration amr %q, want %q", v.AMR, want)
+	}
+	return v.Credential
 }
 
 func TestRegisterAndAssert(t *testing.T) {
