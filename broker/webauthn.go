@@ -65,6 +65,63 @@ func (b *Broker) takeCeremony(ctx context.Context, req *AuthRequest) ([]byte, er
 	return st, b.saveRequest(ctx, req)
 }
 
+// webauthnAnswer is a posted WebAuthn answer that passed the page checks.
+type webauthnAnswer struct {
+	b      *Broker
+	req    *AuthRequest
+	client storage.Client
+	f      *mfawebauthn.Factor
+	state  []byte // the ceremony, taken out of the request
+	meta   RequestMeta
+}
+
+// webauthnPost is the common start of a posted WebAuthn answer: the
+// request of this browser and user, the CSRF token, the factor offered,
+// and the ceremony taken (once). res is the page to answer instead.
+func (b *Broker) webauthnPost(ctx context.Context, id, binding, csrf string, bs BrowserSessions, meta RequestMeta) (*webauthnAnswer, *Result) {
+	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
+	if perr != nil {
+		return nil, &Result{Page: perr}
+	}
+	if !checkCSRF(binding, id, csrf) {
+		res := pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch"))
+		return nil, &res
+	}
+	f := b.webauthnFactor()
+	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
+		return nil, &Result{Page: b.webauthnUnavailable()}
+	}
+	st, err := b.takeCeremony(ctx, req)
+	if err != nil {
+		res := pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+		return nil, &res
+	}
+	return &webauthnAnswer{b: b, req: req, client: client, f: f, state: st, meta: meta}, nil
+}
+
+// event audits typ for the answer's user (factor webauthn).
+func (p *webauthnAnswer) event(ctx context.Context, typ string, data map[string]any) {
+	data["factor"] = mfa.TypeWebAuthn
+	p.b.audit(ctx, storage.Event{Type: typ, Actor: "user:" + p.req.UserID, UserID: p.req.UserID, ClientID: p.client.ID,
+		IP: p.meta.IP, UserAgent: p.meta.UserAgent, RequestID: p.meta.RequestID, Data: data})
+}
+
+// limit counts one factor check: rl when the limit is reached (audited),
+// res when the limiter fails.
+func (p *webauthnAnswer) limit(ctx context.Context) (*RateLimitedError, *Result) {
+	err := p.b.limitFactor(ctx, p.req.UserID)
+	var rl *RateLimitedError
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.As(err, &rl):
+		p.event(ctx, "mfa.rate_limited", map[string]any{})
+		return rl, nil
+	}
+	res := pageErr(503, "Try again later", "Second-factor checks are unavailable right now. Please try again shortly.", err)
+	return nil, &res
+}
+
 // reasonOf names a failed WebAuthn check for the audit log.
 func reasonOf(err error) string {
 	switch {
@@ -162,26 +219,11 @@ func (b *Broker) WebAuthnPage(ctx context.Context, id, binding string, bs Browse
 // and returns ErrWebAuthnFailed with a new ceremony to try again, or a
 // *RateLimitedError.
 func (b *Broker) VerifyWebAuthn(ctx context.Context, id, binding, csrf string, bs BrowserSessions, response string, meta RequestMeta) (Result, WebAuthnView, error) {
-	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
-	if perr != nil {
-		return Result{Page: perr}, WebAuthnView{}, nil
+	p, res := b.webauthnPost(ctx, id, binding, csrf, bs, meta)
+	if res != nil {
+		return *res, WebAuthnView{}, nil
 	}
-	if !checkCSRF(binding, id, csrf) {
-		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), WebAuthnView{}, nil
-	}
-	f := b.webauthnFactor()
-	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
-		return Result{Page: b.webauthnUnavailable()}, WebAuthnView{}, nil
-	}
-	st, err := b.takeCeremony(ctx, req)
-	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), WebAuthnView{}, nil
-	}
-	event := func(typ string, data map[string]any) {
-		data["factor"] = mfa.TypeWebAuthn
-		b.audit(ctx, storage.Event{Type: typ, Actor: "user:" + req.UserID, UserID: req.UserID, ClientID: client.ID,
-			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: data})
-	}
+	req, client, f, st, event := p.req, p.client, p.f, p.state, p.event
 	retry := func(cause error) (Result, WebAuthnView, error) {
 		v, err := b.webauthnChallenge(ctx, f, req, client, binding)
 		if err != nil {
@@ -189,13 +231,10 @@ func (b *Broker) VerifyWebAuthn(ctx context.Context, id, binding, csrf string, b
 		}
 		return Result{}, v, cause
 	}
-	if err := b.limitFactor(ctx, req.UserID); err != nil {
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			event("mfa.rate_limited", map[string]any{})
-			return retry(rl)
-		}
-		return pageErr(503, "Try again later", "Second-factor checks are unavailable right now. Please try again shortly.", err), WebAuthnView{}, nil
+	if rl, res := p.limit(ctx); res != nil {
+		return *res, WebAuthnView{}, nil
+	} else if rl != nil {
+		return retry(rl)
 	}
 	as, err := mfawebauthn.ParseAssertion(response)
 	var v mfa.Verification
@@ -207,10 +246,10 @@ func (b *Broker) VerifyWebAuthn(ctx context.Context, id, binding, csrf string, b
 			return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), WebAuthnView{}, nil
 		}
 		b.log.InfoContext(ctx, "webauthn assertion refused", slog.String("user", req.UserID), slog.Any("error", err))
-		event("mfa.challenge.failed", map[string]any{"reason": reasonOf(err)})
+		event(ctx, "mfa.challenge.failed", map[string]any{"reason": reasonOf(err)})
 		return retry(ErrWebAuthnFailed)
 	}
-	event("mfa.challenge.succeeded", map[string]any{"credential_id": v.Credential.ID, "label": v.Credential.Label})
+	event(ctx, "mfa.challenge.succeeded", map[string]any{"credential_id": v.Credential.ID, "label": v.Credential.Label})
 	return b.afterStep(ctx, req, client, bs, session.Step{Factor: mfa.TypeWebAuthn, AMR: v.AMR, At: b.now()}), WebAuthnView{}, nil
 }
 
@@ -311,26 +350,11 @@ func (b *Broker) WebAuthnEnrollPage(ctx context.Context, id, binding string, bs 
 // ErrWebAuthnFailed with a new ceremony; a registration posted with
 // another user's session is refused by the page check (mfa.refused).
 func (b *Broker) EnrollWebAuthn(ctx context.Context, id, binding, csrf string, bs BrowserSessions, label, response string, meta RequestMeta) (Result, WebAuthnView, error) {
-	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
-	if perr != nil {
-		return Result{Page: perr}, WebAuthnView{}, nil
+	p, res := b.webauthnPost(ctx, id, binding, csrf, bs, meta)
+	if res != nil {
+		return *res, WebAuthnView{}, nil
 	}
-	if !checkCSRF(binding, id, csrf) {
-		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), WebAuthnView{}, nil
-	}
-	f := b.webauthnFactor()
-	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
-		return Result{Page: b.webauthnUnavailable()}, WebAuthnView{}, nil
-	}
-	st, err := b.takeCeremony(ctx, req)
-	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), WebAuthnView{}, nil
-	}
-	event := func(typ string, data map[string]any) {
-		data["factor"] = mfa.TypeWebAuthn
-		b.audit(ctx, storage.Event{Type: typ, Actor: "user:" + req.UserID, UserID: req.UserID, ClientID: client.ID,
-			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: data})
-	}
+	req, client, f, st, event := p.req, p.client, p.f, p.state, p.event
 	label, okLabel := cleanLabel(label)
 	retry := func(cause error) (Result, WebAuthnView, error) {
 		keep := label
@@ -346,13 +370,10 @@ func (b *Broker) EnrollWebAuthn(ctx context.Context, id, binding, csrf string, b
 	if !okLabel {
 		return retry(ErrWebAuthnLabel)
 	}
-	if err := b.limitFactor(ctx, req.UserID); err != nil {
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			event("mfa.rate_limited", map[string]any{})
-			return retry(rl)
-		}
-		return pageErr(503, "Try again later", "Second-factor checks are unavailable right now. Please try again shortly.", err), WebAuthnView{}, nil
+	if rl, res := p.limit(ctx); res != nil {
+		return *res, WebAuthnView{}, nil
+	} else if rl != nil {
+		return retry(rl)
 	}
 	user, err := b.store.GetUser(ctx, req.UserID)
 	if err != nil {
@@ -366,7 +387,7 @@ func (b *Broker) EnrollWebAuthn(ctx context.Context, id, binding, csrf string, b
 	switch {
 	case err != nil && failedCheck(err):
 		b.log.InfoContext(ctx, "webauthn registration refused", slog.String("user", req.UserID), slog.Any("error", err))
-		event("mfa.enrollment.failed", map[string]any{"reason": reasonOf(err)})
+		event(ctx, "mfa.enrollment.failed", map[string]any{"reason": reasonOf(err)})
 		return retry(ErrWebAuthnFailed)
 	case err != nil:
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), WebAuthnView{}, nil
@@ -374,7 +395,7 @@ func (b *Broker) EnrollWebAuthn(ctx context.Context, id, binding, csrf string, b
 	if err := b.mfa.Store.CreateMFACredential(ctx, v.Credential); err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), WebAuthnView{}, nil
 	}
-	event("mfa.enrolled", map[string]any{"credential_id": v.Credential.ID, "label": label, "discoverable": mfawebauthn.Discoverable(v.Credential)})
+	event(ctx, "mfa.enrolled", map[string]any{"credential_id": v.Credential.ID, "label": label, "discoverable": mfawebauthn.Discoverable(v.Credential)})
 	step := session.Step{Factor: mfa.TypeWebAuthn, AMR: v.AMR, At: b.now()}
 	codes, err := b.ensureRecovery(ctx, req.UserID)
 	if err != nil {

@@ -107,18 +107,7 @@ func TestLogoutInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "logout-flow.mjs")
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium flow: %v\n%s\n%s", err, out, stderr.String())
-	}
+	out := runChromiumScript(t, node, chromium, "logout-flow.mjs", in, 90*time.Second)
 	var res struct {
 		URLs          []string `json:"urls"`
 		LogoutMillis  int      `json:"logoutMillis"`
@@ -152,4 +141,24 @@ func TestLogoutInChromium(t *testing.T) {
 	if len(ended) != 1 || ended[0].Data["reason"] != "logout" || ended[0].Data["sid"] != claims["sid"] {
 		t.Errorf("session.ended = %+v", ended)
 	}
+}
+
+// runChromiumScript runs a script of chromiumDir with node, in on its
+// stdin (bounded by timeout), and returns its stdout; a failure stops
+// the test with both outputs.
+func runChromiumScript(t *testing.T, node, chromium, script string, in []byte, timeout time.Duration) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = chromiumDir
+	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium flow %s: %v\n%s\n%s", script, err, out, stderr.String())
+	}
+	return out
 }

@@ -1,14 +1,11 @@
 package web_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -122,18 +119,7 @@ func TestWebAuthnInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "webauthn-flow.mjs")
-	cmd.Dir = chromiumDir
-	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium flow: %v\n%s\n%s", err, out, stderr.String())
-	}
+	out := runChromiumScript(t, node, chromium, "webauthn-flow.mjs", in, 120*time.Second)
 	var res struct {
 		Steps []struct {
 			Name, URL string

@@ -8,37 +8,16 @@
 //   {issuer, username, password, registerURL, passkeyURL, autofillURL, enrollKeyURL,
 //    secondFactorURL, callbackPrefix, resetURL, screenshots}
 // and prints {"steps": [...], "consoleErrors": [...], "shots": [...]}.
-import { chromium } from 'playwright-core';
-import { mkdtemp, rm, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readSettings, run, watchConsole } from './harness.mjs';
 
-async function readStdin() {
-  const chunks = [];
-  for await (const c of process.stdin) chunks.push(c);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-const cfg = JSON.parse(await readStdin());
+const cfg = await readSettings();
 await mkdir(cfg.screenshots, { recursive: true });
-const dir = await mkdtemp(join(tmpdir(), 'lk-chromium-'));
-const context = await chromium.launchPersistentContext(dir, {
-  executablePath: process.env.LATCHKEY_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 800, height: 640 },
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const out = { steps: [], consoleErrors: [], shots: [] };
-let failed = null;
 const T = { timeout: 15000 };
-try {
+await run({ steps: [], consoleErrors: [], shots: [] }, async (context, out) => {
   const page = context.pages()[0] ?? await context.newPage();
-  page.on('console', (m) => {
-    const where = (m.location() && m.location().url) || '';
-    if (m.type() === 'error' && !where.endsWith('/favicon.ico')) out.consoleErrors.push(m.text() + ' (' + where + ')');
-  });
-  page.on('pageerror', (e) => out.consoleErrors.push('page error: ' + e.message));
+  watchConsole(page, out);
   const shot = async (name) => {
     const file = join(cfg.screenshots, name + '.png');
     await page.screenshot({ path: file, fullPage: true });
@@ -137,14 +116,4 @@ try {
   await shot('11-second-factor');
   await Promise.all([toCallback(), page.click('#webauthn-button')]);
   step('signed in with password and security key');
-} catch (e) {
-  failed = e;
-} finally {
-  await context.close();
-  await rm(dir, { recursive: true, force: true });
-}
-if (failed) {
-  process.stdout.write(JSON.stringify({ error: String(failed && failed.stack), ...out }) + '\n');
-  process.exit(1);
-}
-process.stdout.write(JSON.stringify(out) + '\n');
+}, { viewport: { width: 800, height: 640 } });
