@@ -79,17 +79,13 @@ type webauthnAnswer struct {
 // request of this browser and user, the CSRF token, the factor offered,
 // and the ceremony taken (once). res is the page to answer instead.
 func (b *Broker) webauthnPost(ctx context.Context, id, binding, csrf string, bs BrowserSessions, meta RequestMeta) (*webauthnAnswer, *Result) {
-	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
+	req, client, f, perr := b.webauthnRequest(ctx, id, binding, bs, meta)
 	if perr != nil {
 		return nil, &Result{Page: perr}
 	}
 	if !checkCSRF(binding, id, csrf) {
 		res := pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch"))
 		return nil, &res
-	}
-	f := b.webauthnFactor()
-	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
-		return nil, &Result{Page: b.webauthnUnavailable()}
 	}
 	st, err := b.takeCeremony(ctx, req)
 	if err != nil {
@@ -164,8 +160,31 @@ func failedCheck(err error) bool {
 	return errors.Is(err, mfa.ErrInvalidCode) || errors.Is(err, mfawebauthn.ErrSignCount) || errors.Is(err, storage.ErrNotFound)
 }
 
-func (b *Broker) webauthnUnavailable() *PageError {
-	return &PageError{Status: 400, Title: "Not available", Message: "Security keys and passkeys are not available for this sign-in.", Err: errors.New("webauthn not offered")}
+// webauthnRequest loads the request of a WebAuthn page (see mfaRequest)
+// where the factor is registered and offered.
+func (b *Broker) webauthnRequest(ctx context.Context, id, binding string, bs BrowserSessions, meta RequestMeta) (*AuthRequest, storage.Client, *mfawebauthn.Factor, *PageError) {
+	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
+	if perr != nil {
+		return nil, client, nil, perr
+	}
+	f := b.webauthnFactor()
+	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
+		return nil, client, nil, &PageError{Status: 400, Title: "Not available", Message: "Security keys and passkeys are not available for this sign-in.", Err: errors.New("webauthn not offered")}
+	}
+	return req, client, f, nil
+}
+
+// webauthnView is the view of a WebAuthn page with the ceremony's
+// options; the other factors offered are the alternatives.
+func (b *Broker) webauthnView(req *AuthRequest, client storage.Client, binding string, options []byte) WebAuthnView {
+	v := WebAuthnView{MFAView: b.mfaView(req, client, binding), Options: string(options)}
+	v.Factor = mfa.TypeWebAuthn
+	for _, t := range req.MFAFactors {
+		if t != mfa.TypeWebAuthn {
+			v.Alternatives = append(v.Alternatives, t)
+		}
+	}
+	return v
 }
 
 // webauthnChallenge begins an assertion of the user's authenticators and
@@ -183,26 +202,15 @@ func (b *Broker) webauthnChallenge(ctx context.Context, f *mfawebauthn.Factor, r
 	if err := b.saveRequest(ctx, req); err != nil {
 		return WebAuthnView{}, err
 	}
-	v := WebAuthnView{MFAView: b.mfaView(req, client, binding), Options: string(c.Options)}
-	v.Factor = mfa.TypeWebAuthn
-	for _, t := range req.MFAFactors {
-		if t != mfa.TypeWebAuthn {
-			v.Alternatives = append(v.Alternatives, t)
-		}
-	}
-	return v, nil
+	return b.webauthnView(req, client, binding, c.Options), nil
 }
 
 // WebAuthnPage returns the second-factor page for a security key or
 // passkey: a new assertion ceremony of the user's authenticators.
 func (b *Broker) WebAuthnPage(ctx context.Context, id, binding string, bs BrowserSessions, meta RequestMeta) (WebAuthnView, *PageError) {
-	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
+	req, client, f, perr := b.webauthnRequest(ctx, id, binding, bs, meta)
 	if perr != nil {
 		return WebAuthnView{}, perr
-	}
-	f := b.webauthnFactor()
-	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
-		return WebAuthnView{}, b.webauthnUnavailable()
 	}
 	v, err := b.webauthnChallenge(ctx, f, req, client, binding)
 	if err != nil {
@@ -297,13 +305,8 @@ func (b *Broker) webauthnRegistration(ctx context.Context, f *mfawebauthn.Factor
 			label = "Passkey " + strconv.Itoa(n)
 		}
 	}
-	v := WebAuthnView{MFAView: b.mfaView(req, client, binding), Options: string(c.Options), Label: label}
-	v.Factor, v.Account = mfa.TypeWebAuthn, accountNames(user).Name
-	for _, t := range req.MFAFactors {
-		if t != mfa.TypeWebAuthn {
-			v.Alternatives = append(v.Alternatives, t)
-		}
-	}
+	v := b.webauthnView(req, client, binding, c.Options)
+	v.Label, v.Account = label, accountNames(user).Name
 	return v, nil
 }
 
@@ -326,13 +329,9 @@ func cleanLabel(s string) (string, bool) {
 // request id (the policy asks for a factor only WebAuthn reaches, or the
 // user chose it instead of an authenticator app).
 func (b *Broker) WebAuthnEnrollPage(ctx context.Context, id, binding string, bs BrowserSessions, meta RequestMeta) (WebAuthnView, *PageError) {
-	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
+	req, client, f, perr := b.webauthnRequest(ctx, id, binding, bs, meta)
 	if perr != nil {
 		return WebAuthnView{}, perr
-	}
-	f := b.webauthnFactor()
-	if f == nil || !slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
-		return WebAuthnView{}, b.webauthnUnavailable()
 	}
 	v, err := b.webauthnRegistration(ctx, f, req, client, binding, "")
 	if err != nil {

@@ -155,6 +155,7 @@ func newMFACmd(c *cli) *cobra.Command {
 	}
 	codes.Flags().StringVar(&rcUser, "username", "", "user (required)")
 	cmd.AddCommand(reset, codes)
+	cmd.AddCommand(newMFAFactorCmds(c)...) // cmd/latchkey/mfa_factors.go
 	return cmd
 }
 
