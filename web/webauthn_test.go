@@ -363,3 +363,42 @@ func TestWebAuthnRegistrationOtherSession(t *testing.T) {
 	}
 	_ = bobForm
 }
+
+// TestWebAuthnOnProductionStores: registration and passkey sign-in with
+// the durable store on PostgreSQL and the ceremonies in Redis; the
+// signature counter is written with the check, so an assertion replayed
+// after success is refused as a counter regression.
+func TestWebAuthnOnProductionStores(t *testing.T) {
+	f := newFixtureOn(t, backends{postgres: true, redis: true, localhost: true, webauthn: true})
+	f.addUser(storage.User{Username: "alice", Email: "alice@example.com"}, "correct horse")
+	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
+	passkey := webauthntest.New(f.issuer)
+	if acr, _ := f.enrollWebAuthn(passkey, "Laptop"); acr != mfa.ACRPhr {
+		t.Fatalf("registration: acr %q", acr)
+	}
+	b := f.browser()
+	m, opts, form := f.passkeyPage(b)
+	answer, err := passkey.Get(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("response", answer)
+	resp, page := b.post(f.issuer+"/login/passkey", form)
+	if acr, amr := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRPhr || !slices.Equal(amr, []string{"hwk", "user", "mfa"}) {
+		t.Fatalf("passkey sign-in: %q %q", acr, amr)
+	}
+	// The same answer again, signed anew for a new challenge but with the
+	// same counter: a cloned authenticator.
+	b = f.browser()
+	_, opts, form = f.passkeyPage(b)
+	passkey.Counter--
+	answer, _ = passkey.Get(opts)
+	form.Set("response", answer)
+	resp, page = b.post(f.issuer+"/login/passkey", form)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "That passkey was not accepted") {
+		t.Fatalf("cloned authenticator: %d\n%s", resp.StatusCode, page)
+	}
+	if e := lastEvent(t, f, "user.login.failed"); e.UserID != "u-alice" || e.Data["reason"] != "counter_regression" {
+		t.Errorf("user.login.failed %+v", e)
+	}
+}
