@@ -449,8 +449,10 @@ func (b *Broker) offerPasskey(ctx context.Context, req *AuthRequest, view *Login
 // "hwk" or "swk", "user", and "mfa" with user verification) and the
 // login continues. A refused assertion writes user.login.failed (method
 // passkey, with a reason) and returns ErrPasskeyFailed with the login
-// view and a new ceremony.
-func (b *Broker) PasskeyLogin(ctx context.Context, id, binding, csrf string, bs BrowserSessions, response string, meta RequestMeta) (Result, LoginView, error) {
+// view and a new ceremony. via is how the page says the passkey was
+// chosen ("button" or "autofill"), recorded in the event as is when it is
+// one of those.
+func (b *Broker) PasskeyLogin(ctx context.Context, id, binding, csrf string, bs BrowserSessions, response, via string, meta RequestMeta) (Result, LoginView, error) {
 	req, client, perr := b.requestPage(ctx, id, binding)
 	if perr != nil {
 		return Result{Page: perr}, LoginView{}, nil
@@ -517,10 +519,19 @@ func (b *Broker) PasskeyLogin(ctx context.Context, id, binding, csrf string, bs 
 	}
 	b.audit(ctx, storage.Event{Type: "user.login.succeeded", Actor: "user:" + user.ID, UserID: user.ID,
 		ClientID: client.ID, ConnectorID: LocalConnectorID, IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
-		Data: map[string]any{"sid": sess.SID, "amr": v.AMR, "method": "passkey", "credential_id": v.Credential.ID}})
+		Data: map[string]any{"sid": sess.SID, "amr": v.AMR, "method": "passkey", "credential_id": v.Credential.ID, "via": passkeyVia(via)}})
 	req.UserID, req.AuthTime, req.AMR, req.SID, req.LoginConnID = user.ID, sess.AuthTime, sess.AMR, sess.SID, LocalConnectorID
 	req.SessionCookie = cookies.SessionCookie
 	res := b.dispatch(ctx, req, client, BrowserSessions{Active: cookies.SessionCookie, Others: cookies.Others})
 	res.Cookies = mergeCookies(res.Cookies, cookies)
 	return res, LoginView{}, nil
+}
+
+// passkeyVia is the page's word for how a passkey was chosen, or
+// "unknown".
+func passkeyVia(s string) string {
+	if s == "button" || s == "autofill" {
+		return s
+	}
+	return "unknown"
 }

@@ -153,7 +153,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, view, err := s.broker.PasskeyLogin(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.browserSessions(r), form.Get("response"), s.meta(r))
+		s.browserSessions(r), form.Get("response"), form.Get("via"), s.meta(r))
 	if err != nil {
 		s.webauthnError(w, r, s.pages.login, "Sign in", view, err)
 		return

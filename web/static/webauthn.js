@@ -35,6 +35,7 @@
       ? await navigator.credentials.create({ publicKey: { ...o, challenge: bytes(o.challenge), user: { ...o.user, id: bytes(o.user.id) }, excludeCredentials: ids(o.excludeCredentials) } })
       : await navigator.credentials.get({ publicKey: { ...o, challenge: bytes(o.challenge), allowCredentials: ids(o.allowCredentials) }, signal, mediation });
     form.elements.response.value = answer(c);
+    if (form.elements.via) form.elements.via.value = mediation === 'conditional' ? 'autofill' : 'button';
     form.submit();
   }
 
