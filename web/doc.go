@@ -11,7 +11,10 @@
 // /authorize, /login, /consent, /select-account (the account chooser),
 // /token, /userinfo, /introspect, /revoke, /logout (end_session_endpoint,
 // GET and POST; a POST is resumed as a GET on our origin so that the
-// SameSite=Lax cookies arrive) and /logout/confirm.
+// SameSite=Lax cookies arrive) and /logout/confirm. Security keys and
+// passkeys (web/webauthn.go): /mfa/webauthn, /mfa/webauthn/enroll and
+// /login/passkey, whose pages load /static/webauthn.js under a CSP with
+// script-src 'self' (no inline script).
 //
 // Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
 // login or logout to the browser; latchkey_session names the active SSO
