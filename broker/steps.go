@@ -163,6 +163,9 @@ func (b *Broker) PasswordLoginWith(ctx context.Context, id, binding, csrf string
 		b.loginFailed(ctx, username, meta)
 		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: connectorID,
 			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"username": truncate(username, 64)}})
+		if err := b.offerPasskey(ctx, req, &view); err != nil { // the page offers the passkey again
+			b.log.WarnContext(ctx, "offer a passkey", slog.Any("error", err))
+		}
 		return Result{}, view, ErrBadCredentials
 	case errors.Is(err, providers.ErrBusy):
 		return Result{}, view, ErrBusy

@@ -402,3 +402,27 @@ func TestWebAuthnOnProductionStores(t *testing.T) {
 		t.Errorf("user.login.failed %+v", e)
 	}
 }
+
+// TestPasskeyAfterWrongPassword: the login page shown again after a wrong
+// password still offers the passkey, with a new ceremony that works.
+func TestPasskeyAfterWrongPassword(t *testing.T) {
+	f := newWebAuthnFixture(t)
+	passkey := webauthntest.New(f.issuer)
+	f.enrollWebAuthn(passkey, "Laptop")
+	b := f.browser()
+	m, _, form := f.passkeyPage(b)
+	resp, page := b.submitLogin(form, "alice", "wrong")
+	if !strings.Contains(page, "Incorrect username or password.") {
+		t.Fatalf("wrong password: %d\n%s", resp.StatusCode, page)
+	}
+	answer, err := passkey.Get(ceremonyOptions(t, resp, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form = hidden(t, page)
+	form.Set("response", answer)
+	resp, page = b.post(f.issuer+"/login/passkey", form)
+	if acr, _ := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRPhr {
+		t.Fatalf("passkey after a wrong password: acr %q", acr)
+	}
+}
