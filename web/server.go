@@ -51,23 +51,23 @@ type Options struct {
 
 // Server is the public http.Handler.
 type Server struct {
-	log           *slog.Logger
-	clock         clock.Clock
-	rand          io.Reader
-	keys          JWKSource
-	checks        []Check
-	maxBody       int64
-	jwksMaxAge    time.Duration
-	checkTimeout  time.Duration
-	https         bool
-	discovery     []byte
-	broker        *broker.Broker
-	pages         *pages
-	mfaPages      *mfaPages
-	webauthnPages *webauthnPages
-	outage        outageState
-	ips           clientip.Resolver
-	handler       http.Handler
+	log          *slog.Logger
+	clock        clock.Clock
+	rand         io.Reader
+	keys         JWKSource
+	checks       []Check
+	maxBody      int64
+	jwksMaxAge   time.Duration
+	checkTimeout time.Duration
+	https        bool
+	discovery    []byte
+	broker       *broker.Broker
+	pages        *pages
+	mfaPages     *mfaPages
+	waPages      *webauthnPages
+	outage       outageState
+	ips          clientip.Resolver
+	handler      http.Handler
 }
 
 // New builds the handler.

@@ -52,7 +52,7 @@ func (s *Server) registerWebAuthn(mux *http.ServeMux) error {
 	if p.enroll, err = parse("mfa_webauthn_enroll.html"); err != nil {
 		return err
 	}
-	s.webauthnPages = &p
+	s.waPages = &p
 	mux.HandleFunc("GET /mfa/webauthn", s.webauthnPage)
 	mux.HandleFunc("POST /mfa/webauthn", s.webauthnSubmit)
 	mux.HandleFunc("GET /mfa/webauthn/enroll", s.webauthnEnrollPage)
@@ -72,7 +72,7 @@ func (s *Server) webauthnPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.webauthnPages.challenge, scriptCSP, map[string]any{"Title": webauthnTitle, "View": view})
+	s.render(w, r, http.StatusOK, s.waPages.challenge, scriptCSP, map[string]any{"Title": webauthnTitle, "View": view})
 }
 
 // webauthnError renders a refused answer on its page again (with a new
@@ -113,7 +113,7 @@ func (s *Server) webauthnSubmit(w http.ResponseWriter, r *http.Request) {
 	res, view, err := s.broker.VerifyWebAuthn(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
 		s.browserSessions(r), form.Get("response"), s.meta(r))
 	if err != nil {
-		s.webauthnError(w, r, s.webauthnPages.challenge, webauthnTitle, view, err)
+		s.webauthnError(w, r, s.waPages.challenge, webauthnTitle, view, err)
 		return
 	}
 	s.deliver(w, r, res)
@@ -125,7 +125,7 @@ func (s *Server) webauthnEnrollPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.webauthnPages.enroll, scriptCSP, map[string]any{"Title": webauthnEnrollTitle, "View": view})
+	s.render(w, r, http.StatusOK, s.waPages.enroll, scriptCSP, map[string]any{"Title": webauthnEnrollTitle, "View": view})
 }
 
 func (s *Server) webauthnEnrollSubmit(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +137,7 @@ func (s *Server) webauthnEnrollSubmit(w http.ResponseWriter, r *http.Request) {
 		s.browserSessions(r), form.Get("label"), form.Get("response"), s.meta(r))
 	switch {
 	case err != nil:
-		s.webauthnError(w, r, s.webauthnPages.enroll, webauthnEnrollTitle, view, err)
+		s.webauthnError(w, r, s.waPages.enroll, webauthnEnrollTitle, view, err)
 	case len(view.RecoveryCodes) > 0:
 		// Shown once, in the answer to this POST; never stored readable.
 		s.applyCookies(w, res.Cookies)
