@@ -426,3 +426,14 @@ func TestPasskeyAfterWrongPassword(t *testing.T) {
 		t.Fatalf("passkey after a wrong password: acr %q", acr)
 	}
 }
+
+// TestWebAuthnScriptServed: the one script is a static file with a
+// JavaScript type (nosniff would refuse anything else).
+func TestWebAuthnScriptServed(t *testing.T) {
+	f := newWebAuthnFixture(t)
+	resp, body := f.browser().get(f.issuer + "/static/webauthn.js")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "navigator.credentials.get") {
+		t.Fatalf("GET /static/webauthn.js: %d", resp.StatusCode)
+	}
+	assertHeaders(t, resp.Header, map[string]string{"Content-Type": "text/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff"})
+}
