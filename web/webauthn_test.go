@@ -106,6 +106,25 @@ func (f *fixture) passkeyPage(b *browser) (*mfaFlow, []byte, url.Values) {
 	return m, ceremonyOptions(t, resp, page), hidden(t, page)
 }
 
+// passkeySignIn signs in with a's passkey alone in a new browser and
+// checks the ID token; it returns the answer posted.
+func (f *fixture) passkeySignIn(a *webauthntest.Authenticator) string {
+	t := f.t
+	t.Helper()
+	b := f.browser()
+	m, opts, form := f.passkeyPage(b)
+	answer, err := a.Get(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("response", answer)
+	resp, page := b.post(f.issuer+"/login/passkey", form)
+	if acr, amr := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRPhr || !slices.Equal(amr, []string{"hwk", "user", "mfa"}) {
+		t.Fatalf("passkey sign-in: acr %q amr %q", acr, amr)
+	}
+	return answer
+}
+
 func lastEvent(t *testing.T, f *fixture, typ string) storage.Event {
 	t.Helper()
 	es := f.events(t, typ)
@@ -139,18 +158,16 @@ func TestWebAuthnFlows(t *testing.T) {
 	}
 
 	// Passwordless: the passkey alone.
-	b := f.browser()
-	m, opts, form := f.passkeyPage(b)
-	answer, err := passkey.Get(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form.Set("response", answer)
-	resp, page := b.post(f.issuer+"/login/passkey", form)
-	acr, amr = claimsOf(t, m.idToken(resp, page))
-	if acr != mfa.ACRPhr || !slices.Equal(amr, []string{"hwk", "user", "mfa"}) {
-		t.Fatalf("passkey sign-in: acr %q amr %q", acr, amr)
-	}
+	answer := f.passkeySignIn(passkey)
+	var (
+		b    *browser
+		m    *mfaFlow
+		form url.Values
+		resp *http.Response
+		page string
+		opts []byte
+		err  error
+	)
 	if e := lastEvent(t, f, "user.login.succeeded"); e.UserID != "u-alice" || e.Data["method"] != "passkey" {
 		t.Errorf("user.login.succeeded %+v", e)
 	}
@@ -202,14 +219,7 @@ func TestWebAuthnFlows(t *testing.T) {
 	refused("another challenge", b2, ans, form2, "invalid")
 
 	// The counter refused is not stored: the real authenticator goes on.
-	b = f.browser()
-	m, opts, form = f.passkeyPage(b)
-	answer, _ = passkey.Get(opts)
-	form.Set("response", answer)
-	resp, page = b.post(f.issuer+"/login/passkey", form)
-	if acr, _ := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRPhr {
-		t.Fatalf("passkey after refusals: acr %q", acr)
-	}
+	f.passkeySignIn(passkey)
 
 	// Remove alice's factors (as latchkey mfa reset does); a security key
 	// without discoverable credentials is registered and used as a
@@ -376,25 +386,15 @@ func TestWebAuthnOnProductionStores(t *testing.T) {
 	if acr, _ := f.enrollWebAuthn(passkey, "Laptop"); acr != mfa.ACRPhr {
 		t.Fatalf("registration: acr %q", acr)
 	}
-	b := f.browser()
-	m, opts, form := f.passkeyPage(b)
-	answer, err := passkey.Get(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	form.Set("response", answer)
-	resp, page := b.post(f.issuer+"/login/passkey", form)
-	if acr, amr := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRPhr || !slices.Equal(amr, []string{"hwk", "user", "mfa"}) {
-		t.Fatalf("passkey sign-in: %q %q", acr, amr)
-	}
+	f.passkeySignIn(passkey)
 	// The same answer again, signed anew for a new challenge but with the
 	// same counter: a cloned authenticator.
-	b = f.browser()
-	_, opts, form = f.passkeyPage(b)
+	b := f.browser()
+	_, opts, form := f.passkeyPage(b)
 	passkey.Counter--
-	answer, _ = passkey.Get(opts)
+	answer, _ := passkey.Get(opts)
 	form.Set("response", answer)
-	resp, page = b.post(f.issuer+"/login/passkey", form)
+	resp, page := b.post(f.issuer+"/login/passkey", form)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "That passkey was not accepted") {
 		t.Fatalf("cloned authenticator: %d\n%s", resp.StatusCode, page)
 	}
