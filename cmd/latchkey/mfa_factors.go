@@ -17,20 +17,11 @@ import (
 // of them, such as a lost security key).
 func newMFAFactorCmds(c *cli) []*cobra.Command {
 	var listUser string
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "list a user's second factors (security keys and passkeys by name)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	list := withApp(c, &cobra.Command{Use: "list", Short: "list a user's second factors (security keys and passkeys by name)"},
+		func(ctx context.Context, a *app) error {
 			if listUser == "" {
 				return errors.New("--username is required")
 			}
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
 			u, err := a.db.GetUserByUsername(ctx, listUser)
 			if errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("no user %q", listUser)
@@ -66,28 +57,18 @@ func newMFAFactorCmds(c *cli) []*cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Type, r.Label, r.CreatedAt.UTC().Format(time.RFC3339), last)
 			}
 			return w.Flush()
-		},
-	}
+		})
 	list.Flags().StringVar(&listUser, "username", "", "user (required)")
 
 	var rmUser, rmID string
-	remove := &cobra.Command{
-		Use:   "remove",
-		Short: "remove one second factor of a user (see mfa list for the id)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	remove := withApp(c, &cobra.Command{Use: "remove", Short: "remove one second factor of a user (see mfa list for the id)"},
+		func(ctx context.Context, a *app) error {
 			if rmUser == "" || rmID == "" {
 				return errors.New("--username and --id are required")
 			}
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
 			var removed storage.MFACredential
 			var missing error // what was not found, said plainly
-			err = a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+			err := a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 				u, err := tx.GetUserByUsername(ctx, rmUser)
 				if errors.Is(err, storage.ErrNotFound) {
 					missing = fmt.Errorf("no user %q", rmUser)
@@ -121,9 +102,23 @@ func newMFAFactorCmds(c *cli) []*cobra.Command {
 			}
 			_, err = fmt.Fprintf(c.stderr, "removed %s %q (%s) of user %q\n", removed.Type, removed.Label, removed.ID, rmUser)
 			return err
-		},
-	}
+		})
 	remove.Flags().StringVar(&rmUser, "username", "", "user (required)")
 	remove.Flags().StringVar(&rmID, "id", "", "second factor id from mfa list (required)")
 	return []*cobra.Command{list, remove}
+}
+
+// withApp makes cmd (no arguments) run fn with the app opened on a
+// migrated schema.
+func withApp(c *cli, cmd *cobra.Command, fn func(context.Context, *app) error) *cobra.Command {
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		a, err := c.openApp(cmd.Context(), schemaRequire, false)
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		return fn(cmd.Context(), a)
+	}
+	return cmd
 }
