@@ -15,6 +15,13 @@
 // needs the user is an error instead (login_required, consent_required,
 // interaction_required, account_selection_required).
 //
+// Second factors (broker/mfa.go) are steps too: the challenge (StepMFA,
+// or StepWebAuthn for a security key or passkey) and enrollment
+// (StepMFAEnroll for TOTP, StepWebAuthnEnroll). A passkey on the login
+// page (PasskeyLogin, broker/webauthn.go) is a first factor like the
+// password; WebAuthn ceremony state lives in the stored request
+// (AuthRequest.WebAuthn) and is taken out before an answer is checked.
+//
 // The broker also decides and performs the end of SSO sessions (session/
 // only keeps their state): RP-initiated logout (Logout, ConfirmLogout),
 // revocation by an administrator (EndSession, EndSessions) and disabling

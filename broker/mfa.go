@@ -154,10 +154,16 @@ func (b *Broker) secondFactor(ctx context.Context, req *AuthRequest, user storag
 	}
 	req.MFAFactors = d.Factors
 	if d.Action == policy.Enroll {
+		if !slices.Contains(d.Factors, mfa.TypeTOTP) && slices.Contains(d.Factors, mfa.TypeWebAuthn) && b.webauthnFactor() != nil {
+			return b.next(ctx, req, StepWebAuthnEnroll), true // broker/webauthn.go
+		}
 		if !slices.Contains(d.Factors, mfa.TypeTOTP) {
 			return b.errorRedirect(req, oauth2.ErrUnmetAuthenticationRequirements("no factor that can be enrolled here reaches "+d.Target, nil)), true
 		}
 		return b.next(ctx, req, StepMFAEnroll), true
+	}
+	if pickFactor(d.Factors, "") == mfa.TypeWebAuthn {
+		return b.next(ctx, req, StepWebAuthn), true // broker/webauthn.go
 	}
 	return b.next(ctx, req, StepMFA), true
 }
@@ -206,7 +212,8 @@ func (b *Broker) mfaView(req *AuthRequest, client storage.Client, binding string
 }
 
 // MFAPage returns what the challenge page shows; factor is the one asked
-// for ("" the first of the enrolled ones the policy offers, TOTP first).
+// for ("" the first of the enrolled ones the policy offers: WebAuthn,
+// then TOTP).
 func (b *Broker) MFAPage(ctx context.Context, id, binding string, bs BrowserSessions, factor string, meta RequestMeta) (MFAView, *PageError) {
 	req, client, perr := b.mfaRequest(ctx, id, binding, bs, meta)
 	if perr != nil {
@@ -225,6 +232,9 @@ func (b *Broker) MFAPage(ctx context.Context, id, binding string, bs BrowserSess
 func pickFactor(offered []string, want string) string {
 	if slices.Contains(offered, want) {
 		return want
+	}
+	if slices.Contains(offered, mfa.TypeWebAuthn) { // phishing-resistant first
+		return mfa.TypeWebAuthn
 	}
 	if slices.Contains(offered, mfa.TypeTOTP) {
 		return mfa.TypeTOTP
@@ -406,6 +416,7 @@ func (b *Broker) enrollView(ctx context.Context, req *AuthRequest, client storag
 	}
 	v := b.mfaView(req, client, binding)
 	v.Factor, v.Secret, v.Account = mfa.TypeTOTP, e.Secret, account
+	v.Alternatives = slices.DeleteFunc(slices.Clone(req.MFAFactors), func(t string) bool { return t == mfa.TypeTOTP || t == mfa.TypeRecovery })
 	v.QRDataURL = "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCode)
 	return v, nil
 }

@@ -63,6 +63,10 @@ type AuthRequest struct {
 	// PendingLink is an upstream identity waiting to be linked to an
 	// existing account once the user signs in with it (federation_link.go).
 	PendingLink *PendingLink `json:"pending_link,omitempty"`
+	// WebAuthn is the WebAuthn ceremony in progress (mfa/webauthn state:
+	// the challenge and, but for a passkey sign-in, the user); it is
+	// taken out before the browser's answer is checked (broker/webauthn.go).
+	WebAuthn []byte `json:"webauthn,omitempty"`
 	// SessionCookie is the session this request rides on (not stored).
 	SessionCookie string `json:"-"`
 	// stored: the request is in the ephemeral store (finish must take it).

@@ -34,6 +34,9 @@ type LoginView struct {
 	// Upstreams are the connector buttons, in storage order (the client's
 	// allowed_connectors and the request's connector_id respected).
 	Upstreams []UpstreamView
+	// PasskeyOptions, when set, are the options of a passkey sign-in
+	// (WebAuthn request options as JSON; broker/webauthn.go).
+	PasskeyOptions string
 	// Redirect, when set, is where the browser goes instead of the page:
 	// connector_id or login_hint chose the upstream, whose login has
 	// started.
@@ -106,6 +109,10 @@ func (b *Broker) LoginPage(ctx context.Context, id, binding string) (LoginView, 
 		} else {
 			view.Redirect = res.Redirect.URL()
 		}
+		return view, nil
+	}
+	if err := b.offerPasskey(ctx, req, &view); err != nil {
+		return LoginView{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
 	return view, nil
 }
@@ -168,6 +175,9 @@ func (b *Broker) PasswordLoginWith(ctx context.Context, id, binding, csrf string
 		b.loginFailed(ctx, username, meta)
 		b.audit(ctx, storage.Event{Type: "user.login.failed", ClientID: client.ID, ConnectorID: connectorID,
 			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"username": truncate(username, 64)}})
+		if err := b.offerPasskey(ctx, req, &view); err != nil { // the page offers the passkey again
+			b.log.WarnContext(ctx, "offer a passkey", slog.Any("error", err))
+		}
 		return Result{}, view, ErrBadCredentials
 	case errors.Is(err, providers.ErrBusy):
 		return Result{}, view, ErrBusy

@@ -137,14 +137,14 @@ func TestLogoutInChromium(t *testing.T) {
 }
 
 // runChromium runs a flow script of testdata/chromium (browser.mjs) with
-// in as its JSON input (bounded to 90 s) and decodes its output into out.
+// in as its JSON input (bounded to 120 s) and decodes its output into out.
 func runChromium(t *testing.T, chromium, node, script string, in, out any) {
 	t.Helper()
 	data, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = chromiumDir

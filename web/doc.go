@@ -15,7 +15,10 @@
 // /saml/{connector}/metadata (SP metadata), /saml/{connector}/acs (the
 // IdP's cross-site POST is stored and answered 303 to a GET on our origin,
 // where the binding cookie is checked) and /saml/{connector}/slo (single
-// logout: started from /logout, answered by the IdP).
+// logout: started from /logout, answered by the IdP). Security keys and
+// passkeys (web/webauthn.go): /mfa/webauthn, /mfa/webauthn/enroll and
+// /login/passkey, whose pages load /static/webauthn.js under a CSP with
+// script-src 'self' (no inline script).
 //
 // Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
 // login or logout to the browser; latchkey_session names the active SSO

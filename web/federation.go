@@ -26,7 +26,7 @@ func (s *Server) loginChooser(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view})
+	s.render(w, r, http.StatusOK, s.pages.login, loginCSP(view), map[string]any{"Title": "Sign in", "View": view})
 }
 
 // upstreamStart is POST /login/upstream: a connector button.

@@ -99,7 +99,9 @@ func newFixture(t *testing.T) *fixture {
 // localhost names the issuer http://localhost:PORT (the server still
 // listens on 127.0.0.1), so that a relying party on 127.0.0.1 is another
 // site for a browser.
-type backends struct{ postgres, redis, https, localhost bool }
+// webauthn registers the WebAuthn factor (RP ID the issuer's host; use
+// with localhost).
+type backends struct{ postgres, redis, https, localhost, webauthn bool }
 
 func newFixtureOn(t *testing.T, be backends) *fixture {
 	t.Helper()
@@ -178,7 +180,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		BackchannelBackoff: 20 * time.Millisecond,
 		// Second factors as cmd wires them; only the factor limit is on
 		// (web/mfa_test.go).
-		MFA:    testMFA(t, db, ring, clk),
+		MFA:    withWebAuthn(t, testMFA(t, db, ring, clk), be.webauthn, f.issuer, clk), // webauthn_test.go
 		Limits: testFactorLimits(eph, clk),
 		Logger: log,
 		Clock:  clk,

@@ -193,7 +193,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "2")
 		s.render(w, r, http.StatusServiceUnavailable, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "The server is busy. Please try again in a moment."})
 	case errors.Is(err, broker.ErrBadCredentials):
-		s.render(w, r, http.StatusOK, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "Incorrect username or password."})
+		s.render(w, r, http.StatusOK, s.pages.login, loginCSP(view), map[string]any{"Title": "Sign in", "View": view, "Error": "Incorrect username or password."})
 	case err != nil:
 		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: err})
 	default:

@@ -65,6 +65,7 @@ type Server struct {
 	pages        *pages
 	mfaPages     *mfaPages
 	linkPages    *linkPages
+	waPages      *webauthnPages
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -133,6 +134,9 @@ func New(o Options) (*Server, error) {
 		}
 		if err := s.registerLink(mux); err != nil { // web/link.go
 			return nil, fmt.Errorf("web: link page: %w", err)
+		}
+		if err := s.registerWebAuthn(mux); err != nil { // web/webauthn.go
+			return nil, fmt.Errorf("web: webauthn pages: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

@@ -19,8 +19,15 @@ import (
 	"github.com/latchkeyid/latchkey/storage"
 )
 
-// mfaFactorTypes are the factors this binary registers.
-var mfaFactorTypes = []string{mfa.TypeRecovery, mfa.TypeTOTP}
+// mfaFactorTypes are the factors this binary registers for cfg
+// (WebAuthn where webauthnOptions says so: cmd/latchkey/webauthn.go).
+func mfaFactorTypes(cfg *config.Config) []string {
+	types := []string{mfa.TypeRecovery, mfa.TypeTOTP}
+	if _, on := webauthnOptions(cfg); on {
+		types = append(types, mfa.TypeWebAuthn)
+	}
+	return types
+}
 
 func mfaRule(r config.MFARule) policy.Rule {
 	return policy.Rule{Mode: policy.Mode(r.Mode), Factors: r.Factors, MaxAge: r.MaxAge, NoEnrollment: r.NoEnrollment}
@@ -42,7 +49,7 @@ func mfaRules(m map[string]config.MFARule) map[string]policy.Rule {
 func mfaPolicy(cfg *config.Config, clk clock.Clock) (*policy.Policy, error) {
 	p := cfg.MFA.Policy
 	pol, err := policy.New(policy.Config{Default: mfaRule(p.Default), Clients: mfaRules(p.Clients),
-		Connectors: mfaRules(p.Connectors), Groups: mfaRules(p.Groups)}, mfaFactorTypes, clk)
+		Connectors: mfaRules(p.Connectors), Groups: mfaRules(p.Groups)}, mfaFactorTypes(cfg), clk)
 	var ce *policy.ConfigError
 	if errors.As(err, &ce) {
 		probs := &config.Problems{}
@@ -63,6 +70,9 @@ func mfaOptions(cfg *config.Config, ring *secretbox.Keyring, db storage.Durable,
 	}
 	reg, err := mfa.NewRegistry(tf, recovery.New(recovery.Options{Clock: clk}))
 	if err != nil {
+		return nil, err
+	}
+	if err := addWebAuthn(reg, cfg, clk); err != nil { // cmd/latchkey/webauthn.go
 		return nil, err
 	}
 	pol, err := mfaPolicy(cfg, clk)
@@ -145,6 +155,7 @@ func newMFACmd(c *cli) *cobra.Command {
 	}
 	codes.Flags().StringVar(&rcUser, "username", "", "user (required)")
 	cmd.AddCommand(reset, codes)
+	cmd.AddCommand(newMFAFactorCmds(c)...) // cmd/latchkey/mfa_factors.go
 	return cmd
 }
 

@@ -1,14 +1,19 @@
 package config
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
 
 // MFA configures second factors (docs/mfa.md).
 type MFA struct {
-	TOTP   TOTP      `yaml:"totp" json:"totp"`
-	Policy MFAPolicy `yaml:"policy" json:"policy"`
+	TOTP     TOTP      `yaml:"totp" json:"totp"`
+	WebAuthn WebAuthn  `yaml:"webauthn" json:"webauthn"`
+	Policy   MFAPolicy `yaml:"policy" json:"policy"`
 }
 
 // TOTP are the code parameters of new TOTP enrollments.
@@ -19,6 +24,35 @@ type TOTP struct {
 	Algorithm string        `yaml:"algorithm" json:"algorithm"` // SHA1 (default), SHA256, SHA512
 	Digits    int           `yaml:"digits" json:"digits"`       // 6 (default) or 8
 	Period    time.Duration `yaml:"period" json:"period"`       // default 30s
+}
+
+// WebAuthn configures security keys and passkeys (docs/mfa.md
+// "Passkeys and security keys"). Empty values take the defaults of
+// mfa/webauthn; the RP ID and origins come from the issuer.
+type WebAuthn struct {
+	// Disabled turns WebAuthn off. Without rpID it is also off when the
+	// issuer's host is an IP address (browsers need a domain name).
+	Disabled bool `yaml:"disabled" json:"disabled"`
+	// RPID is the relying party id (default: the issuer's host); a
+	// registrable suffix of it (example.com for id.example.com) lets
+	// the credentials work on other hosts of that domain too.
+	RPID string `yaml:"rpID" json:"rpID"`
+	// RPName is shown by browsers when a credential is created (default
+	// Latchkey).
+	RPName string `yaml:"rpName" json:"rpName"`
+	// Origins allowed in the browser's answers (default: the issuer's
+	// origin).
+	Origins []string `yaml:"origins" json:"origins"`
+	// UserVerification: required, preferred (default) or discouraged.
+	UserVerification string `yaml:"userVerification" json:"userVerification"`
+	// ResidentKey: whether new credentials should be discoverable
+	// (passkeys): required, preferred (default) or discouraged.
+	ResidentKey string `yaml:"residentKey" json:"residentKey"`
+	// Attestation: none (default), indirect or direct.
+	Attestation string `yaml:"attestation" json:"attestation"`
+	// AllowedAAGUIDs, when set, are the only authenticator models that
+	// may register.
+	AllowedAAGUIDs []string `yaml:"allowedAAGUIDs" json:"allowedAAGUIDs"`
 }
 
 // MFAPolicy says when a second factor is needed: a default rule and rules
@@ -71,5 +105,35 @@ func (c *checker) mfa(m *MFA) {
 	}
 	if m.TOTP.Period < time.Second || m.TOTP.Period%time.Second != 0 {
 		c.add("mfa.totp.period", "%s is not a whole number of seconds >= 1s", m.TOTP.Period)
+	}
+	c.webauthn(&m.WebAuthn)
+}
+
+var aaguidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (c *checker) webauthn(w *WebAuthn) {
+	levels := []string{"required", "preferred", "discouraged"}
+	if w.UserVerification != "" {
+		c.oneOf("mfa.webauthn.userVerification", w.UserVerification, levels)
+	}
+	if w.ResidentKey != "" {
+		c.oneOf("mfa.webauthn.residentKey", w.ResidentKey, levels)
+	}
+	if w.Attestation != "" {
+		c.oneOf("mfa.webauthn.attestation", w.Attestation, []string{"none", "indirect", "direct"})
+	}
+	if w.RPID != "" && (net.ParseIP(w.RPID) != nil || strings.ContainsAny(w.RPID, ":/ ") || !strings.Contains(w.RPID, ".") && w.RPID != "localhost") {
+		c.add("mfa.webauthn.rpID", "%q is not a domain name", w.RPID)
+	}
+	for i, o := range w.Origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && u.Hostname() == "localhost")) || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			c.add(fmt.Sprintf("mfa.webauthn.origins[%d]", i), "%q is not an https origin (or http://localhost)", o)
+		}
+	}
+	for i, a := range w.AllowedAAGUIDs {
+		if !aaguidRE.MatchString(a) {
+			c.add(fmt.Sprintf("mfa.webauthn.allowedAAGUIDs[%d]", i), "%q is not a UUID", a)
+		}
 	}
 }

@@ -14,17 +14,20 @@ async function readStdin() {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-// runFlow runs flow(page, cfg, out); out starts as {urls: [], consoleErrors: []}.
-export async function runFlow(flow) {
+// runFlow runs flow(page, cfg, out, context); out starts as init (default
+// {urls: [], consoleErrors: []}); page errors are console errors too;
+// options go to the browser context (a viewport, say).
+export async function runFlow(flow, init = { urls: [], consoleErrors: [] }, options = {}) {
   const cfg = JSON.parse(await readStdin());
   const dir = await mkdtemp(join(tmpdir(), 'lk-chromium-'));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: process.env.LATCHKEY_CHROMIUM || '/usr/bin/chromium',
     headless: true,
+    ...options,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const out = { urls: [], consoleErrors: [] };
+  const out = init;
   let failed = null;
   try {
     const page = context.pages()[0] ?? await context.newPage();
@@ -32,7 +35,8 @@ export async function runFlow(flow) {
       const where = (m.location() && m.location().url) || '';
       if (m.type() === 'error' && !where.endsWith('/favicon.ico')) out.consoleErrors.push(m.text() + ' (' + where + ')');
     });
-    await flow(page, cfg, out);
+    page.on('pageerror', (e) => out.consoleErrors.push('page error: ' + e.message));
+    await flow(page, cfg, out, context);
   } catch (e) {
     failed = e;
   } finally {
@@ -40,7 +44,7 @@ export async function runFlow(flow) {
     await rm(dir, { recursive: true, force: true });
   }
   if (failed) {
-    process.stdout.write(JSON.stringify({ error: String(failed && failed.message), ...out }) + '\n');
+    process.stdout.write(JSON.stringify({ error: String(failed && (failed.stack || failed.message)), ...out }) + '\n');
     process.exit(1);
   }
   process.stdout.write(JSON.stringify(out) + '\n');
