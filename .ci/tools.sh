@@ -29,3 +29,10 @@ if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   echo "node $(node --version) is too old: test/interop (openid-client 6) needs Node.js >= 20" >&2
   exit 1
 fi
+
+# mailpit, the SMTP sink the e-mail tests send to (internal/notify/email,
+# web account and OTP flows); they read the messages through its API.
+if ! need_cmd mailpit || ! mailpit version 2>/dev/null | grep -q 'v1.33.1'; then
+  echo "== go install mailpit v1.33.1" >&2
+  GOBIN="$LATCHKEY_TOOLS/bin" go install github.com/axllent/mailpit@v1.33.1
+fi
