@@ -97,7 +97,12 @@ func newFixture(t *testing.T) *fixture {
 // localhost names the issuer http://localhost:PORT (the server still
 // listens on 127.0.0.1), so that a relying party on 127.0.0.1 is another
 // site for a browser.
-type backends struct{ postgres, redis, https, localhost bool }
+type backends struct {
+	postgres, redis, https, localhost bool
+	// options changes the broker's options before it is built (extra
+	// factors, account e-mail).
+	options func(*broker.Options)
+}
 
 func newFixtureOn(t *testing.T, be backends) *fixture {
 	t.Helper()
@@ -162,7 +167,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Clock:      clk, Logger: log, Sealer: ring,
 	}, nil, log)
-	b, err := broker.New(broker.Options{
+	bo := broker.Options{
 		Federation: broker.Federation{Connectors: f.conns, Store: db},
 		Issuer:     f.issuer, Store: db, Ephemeral: eph,
 		Sessions: session.NewStore(eph, session.Options{Clock: clk}),
@@ -179,7 +184,11 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		Limits: testFactorLimits(eph, clk),
 		Logger: log,
 		Clock:  clk,
-	})
+	}
+	if be.options != nil {
+		be.options(&bo)
+	}
+	b, err := broker.New(bo)
 	if err != nil {
 		t.Fatal(err)
 	}

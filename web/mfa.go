@@ -54,6 +54,9 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
+	if otpRedirect(w, r, view) { // otp.go: SMS and e-mail codes have their own page
+		return
+	}
 	s.render(w, r, http.StatusOK, s.mfaPages.challenge, pageCSP, map[string]any{"Title": "Two-step verification", "View": view})
 }
 

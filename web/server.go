@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/latchkeyid/latchkey/internal/clientip"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,7 @@ type Server struct {
 	broker       *broker.Broker
 	pages        *pages
 	mfaPages     *mfaPages
+	otpPage      *template.Template // otp.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -127,6 +129,9 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("POST /select-account", s.selectAccountSubmit)
 		if err := s.registerMFA(mux); err != nil { // web/mfa.go
 			return nil, fmt.Errorf("web: mfa pages: %w", err)
+		}
+		if err := s.registerOTP(mux); err != nil { // web/otp.go
+			return nil, fmt.Errorf("web: one-time code pages: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

@@ -100,6 +100,8 @@ func (a *app) brokerLimits() (broker.Limits, error) {
 		RecoveryAccount:   rule(ratelimit.NameRecoveryAccount, l.RecoveryPerAccount),
 		RegistrationIP:    rule(ratelimit.NameRegistrationIP, l.RegistrationPerIP),
 		EnrollmentAccount: rule(ratelimit.NameEnrollmentAccount, l.EnrollmentPerAccount),
+		OTPSendAccount:    rule(ratelimit.NameOTPSendAccount, l.OTPSendPerAccount),
+		RecoveryIP:        rule(ratelimit.NameRecoveryIP, l.RecoveryPerIP),
 	}
 	if err := rules.Validate(); err != nil {
 		return broker.Limits{}, fmt.Errorf("limits: %w", err)

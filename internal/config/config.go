@@ -177,6 +177,8 @@ type Limits struct {
 	RecoveryPerAccount   LimitRule `yaml:"recoveryPerAccount" json:"recoveryPerAccount"`
 	RegistrationPerIP    LimitRule `yaml:"registrationPerIP" json:"registrationPerIP"`
 	EnrollmentPerAccount LimitRule `yaml:"enrollmentPerAccount" json:"enrollmentPerAccount"`
+	OTPSendPerAccount    LimitRule `yaml:"otpSendPerAccount" json:"otpSendPerAccount"`
+	RecoveryPerIP        LimitRule `yaml:"recoveryPerIP" json:"recoveryPerIP"`
 	Lockout              Lockout   `yaml:"lockout" json:"lockout"`
 }
 

@@ -1281,6 +1281,8 @@ func defaultLimits() Limits {
 		RecoveryPerAccount:   LimitRule{Limit: 5, Window: time.Hour},
 		RegistrationPerIP:    LimitRule{Limit: 10, Window: time.Hour},
 		EnrollmentPerAccount: LimitRule{Limit: 10, Window: 15 * time.Minute},
+		OTPSendPerAccount:    LimitRule{Limit: 5, Window: 15 * time.Minute},
+		RecoveryPerIP:        LimitRule{Limit: 20, Window: time.Hour},
 		Lockout:              Lockout{Threshold: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, QuietPeriod: time.Hour},
 	}
 }

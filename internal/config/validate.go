@@ -328,6 +328,7 @@ func (c *checker) limits(l *Limits) {
 		{"loginPerIP", l.LoginPerIP}, {"loginPerAccount", l.LoginPerAccount}, {"factorPerAccount", l.FactorPerAccount},
 		{"tokenPerClient", l.TokenPerClient}, {"recoveryPerAccount", l.RecoveryPerAccount},
 		{"registrationPerIP", l.RegistrationPerIP}, {"enrollmentPerAccount", l.EnrollmentPerAccount},
+		{"otpSendPerAccount", l.OTPSendPerAccount}, {"recoveryPerIP", l.RecoveryPerIP},
 	}
 	for _, r := range rules {
 		p := "limits." + r.name

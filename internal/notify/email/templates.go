@@ -63,7 +63,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 		t.byLang[lang] = map[string]pair{}
 		for _, f := range files {
 			name := strings.TrimSuffix(f[len(lang)+1:], ".txt")
-			tt, err := texttemplate.New(name + ".txt").Option("missingkey=error").ParseFS(fsys, f)
+			tt, err := texttemplate.New(name+".txt").Option("missingkey=error").ParseFS(fsys, f)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f, err))
 				continue
@@ -72,7 +72,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 				errs = append(errs, fmt.Errorf("%s: no {{define \"subject\"}}", f))
 				continue
 			}
-			ht, err := htmltemplate.New(name + ".html").Option("missingkey=error").ParseFS(fsys, lang+"/"+name+".html")
+			ht, err := htmltemplate.New(name+".html").Option("missingkey=error").ParseFS(fsys, lang+"/"+name+".html")
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s/%s.html: %w", lang, name, err))
 				continue

@@ -117,4 +117,3 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 		return answer("webhook", resp)
 	})
 }
-
