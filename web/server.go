@@ -66,6 +66,7 @@ type Server struct {
 	pages        *pages
 	mfaPages     *mfaPages
 	otpPage      *template.Template // otp.go
+	accountPages *accountPages      // account.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -132,6 +133,9 @@ func New(o Options) (*Server, error) {
 		}
 		if err := s.registerOTP(mux); err != nil { // web/otp.go
 			return nil, fmt.Errorf("web: one-time code pages: %w", err)
+		}
+		if err := s.registerAccount(mux); err != nil { // web/account.go
+			return nil, fmt.Errorf("web: account pages: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

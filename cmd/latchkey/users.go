@@ -133,6 +133,11 @@ func newUsersCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if u.Email != "" && !u.EmailVerified {
+				if err := a.sendVerification(ctx, u.ID); err != nil { // notify.go
+					fmt.Fprintf(cmd.ErrOrStderr(), "user created, but the verification e-mail was not sent: %v\n", err)
+				}
+			}
 			return c.printCreated(map[string]any{"id": u.ID, "username": u.Username}, "password", password, generated,
 				fmt.Sprintf("created user %q (id %s)", u.Username, u.ID))
 		},

@@ -60,10 +60,18 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 	if err != nil {
 		return nil, err
 	}
+	if err := a.addOTPFactors(mfaOpts); err != nil { // notify.go
+		return nil, err
+	}
+	accts, err := a.accountOptions(hasher) // notify.go
+	if err != nil {
+		return nil, err
+	}
 	return broker.New(broker.Options{
 		Limits:             limits,
 		Federation:         broker.Federation{Connectors: conns, Store: a.db},
 		MFA:                mfaOpts,
+		Accounts:           accts,
 		Issuer:             a.cfg.Issuer,
 		Store:              a.db,
 		Ephemeral:          a.eph,

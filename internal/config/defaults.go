@@ -114,6 +114,7 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	dur("limits.lockout.quietPeriod", &l.Lockout.QuietPeriod, time.Hour)
 
 	mfaDefaults(&cfg.MFA)
+	notifyDefaults(&cfg.Notify)
 	str("logging.level", &cfg.Logging.Level, "info")
 	str("logging.format", &cfg.Logging.Format, "text")
 

@@ -9,6 +9,8 @@ import (
 type MFA struct {
 	TOTP   TOTP      `yaml:"totp" json:"totp"`
 	Policy MFAPolicy `yaml:"policy" json:"policy"`
+	SMS    OTPFactor `yaml:"sms" json:"sms"`     // codes by text message (notify.sms)
+	Email  OTPFactor `yaml:"email" json:"email"` // codes by e-mail (notify.email)
 }
 
 // TOTP are the code parameters of new TOTP enrollments.

@@ -107,6 +107,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.outbound(&cfg.Outbound)
 	c.limits(&cfg.Limits)
 	c.mfa(&cfg.MFA)
+	c.notify(cfg) // notify.go
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())
