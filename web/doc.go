@@ -11,9 +11,16 @@
 // /authorize, /login, /consent, /select-account (the account chooser),
 // /token, /userinfo, /introspect, /revoke, /logout (end_session_endpoint,
 // GET and POST; a POST is resumed as a GET on our origin so that the
-// SameSite=Lax cookies arrive) and /logout/confirm.
+// SameSite=Lax cookies arrive) and /logout/confirm; the second-factor
+// pages /mfa, /mfa/enroll, /mfa/continue (mfa.go) and the SMS and e-mail
+// code pages /mfa/otp, /mfa/otp/send, /mfa/otp/enroll,
+// /mfa/otp/enroll/confirm (otp.go); the account pages /account,
+// /account/password, /account/email, /account/verify-email,
+// /account/forgot and /account/reset (account.go, docs/accounts.md).
 //
 // Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
 // login or logout to the browser; latchkey_session names the active SSO
-// session; latchkey_accounts holds the browser's other accounts.
+// session; latchkey_accounts holds the browser's other accounts;
+// latchkey_forgot is the random value the forgot-password form's CSRF
+// token derives from.
 package web
