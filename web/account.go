@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"html/template"
@@ -49,11 +50,11 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	mux.HandleFunc("GET "+broker.PathAccount, s.accountShow)
 	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPassword)
 	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountEmail)
-	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.verifyEmailShow)
+	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.linkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
 	mux.HandleFunc("POST "+broker.PathForgot, s.forgotSubmit)
-	mux.HandleFunc("GET "+broker.PathResetPassword, s.resetShow)
+	mux.HandleFunc("GET "+broker.PathResetPassword, s.linkShow(true, s.broker.ResetPasswordPage))
 	mux.HandleFunc("POST "+broker.PathResetPassword, s.resetSubmit)
 	return nil
 }
@@ -153,13 +154,17 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request, status int, re
 	s.render(w, r, status, s.accountPages.link, pageCSP, data)
 }
 
-func (s *Server) verifyEmailShow(w http.ResponseWriter, r *http.Request) {
-	view, perr := s.broker.VerifyEmailPage(r.Context(), r.URL.Query().Get("token"))
-	if perr != nil {
-		s.renderError(w, r, perr)
-		return
+// linkShow serves the GET of an e-mail link: the page with its form (the
+// link is used only by the form's POST).
+func (s *Server) linkShow(reset bool, load func(ctx context.Context, token string) (broker.LinkView, *broker.PageError)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		view, perr := load(r.Context(), r.URL.Query().Get("token"))
+		if perr != nil {
+			s.renderError(w, r, perr)
+			return
+		}
+		s.linkPage(w, r, http.StatusOK, reset, view, "")
 	}
-	s.linkPage(w, r, http.StatusOK, false, view, "")
 }
 
 func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) {
@@ -173,15 +178,6 @@ func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.linkPage(w, r, http.StatusOK, false, view, "")
-}
-
-func (s *Server) resetShow(w http.ResponseWriter, r *http.Request) {
-	view, perr := s.broker.ResetPasswordPage(r.Context(), r.URL.Query().Get("token"))
-	if perr != nil {
-		s.renderError(w, r, perr)
-		return
-	}
-	s.linkPage(w, r, http.StatusOK, true, view, "")
 }
 
 func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {

@@ -1312,14 +1312,7 @@ func TestLimitsValidation(t *testing.T) {
 				}
 				return
 			}
-			var p *Problems
-			if !errors.As(err, &p) {
-				t.Fatalf("err = %v, want *Problems", err)
-			}
-			var got []string
-			for _, pr := range p.List {
-				got = append(got, pr.String())
-			}
+			got := problemList(t, err)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}

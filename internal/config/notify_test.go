@@ -37,14 +37,7 @@ func TestNotifyValidation(t *testing.T) {
 				}
 				return
 			}
-			var p *Problems
-			if !errors.As(err, &p) {
-				t.Fatalf("err = %v, want *Problems", err)
-			}
-			var got []string
-			for _, pr := range p.List {
-				got = append(got, pr.String())
-			}
+			got := problemList(t, err)
 			slices.Sort(got)
 			slices.Sort(tc.want)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
@@ -52,4 +45,18 @@ func TestNotifyValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// problemList returns the problems of a Parse error as strings.
+func problemList(t *testing.T, err error) []string {
+	t.Helper()
+	var p *Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("err = %v, want *Problems", err)
+	}
+	var got []string
+	for _, pr := range p.List {
+		got = append(got, pr.String())
+	}
+	return got
 }
