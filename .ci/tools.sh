@@ -32,7 +32,10 @@ fi
 
 # mailpit, the SMTP sink the e-mail tests send to (internal/notify/email,
 # web account and OTP flows); they read the messages through its API.
-if ! need_cmd mailpit || ! mailpit version 2>/dev/null | grep -q 'v1.33.1'; then
-  echo "== go install mailpit v1.33.1" >&2
-  GOBIN="$LATCHKEY_TOOLS/bin" go install github.com/axllent/mailpit@v1.33.1
+# (`go install` builds report "dev" as their version: a stamp file pins it.)
+mailpit_version=v1.33.1
+if [ ! -x "$LATCHKEY_TOOLS/bin/mailpit" ] || [ "$(cat "$LATCHKEY_TOOLS/mailpit.version" 2>/dev/null)" != "$mailpit_version" ]; then
+  echo "== go install mailpit $mailpit_version" >&2
+  GOBIN="$LATCHKEY_TOOLS/bin" go install "github.com/axllent/mailpit@$mailpit_version"
+  echo "$mailpit_version" > "$LATCHKEY_TOOLS/mailpit.version"
 fi

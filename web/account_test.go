@@ -112,9 +112,17 @@ func page0(b *browser, u string) string {
 	return page
 }
 
-func TestAccountPasswordReset(t *testing.T) {
+func TestAccountPasswordReset(t *testing.T) { passwordReset(t, backends{}) }
+
+// The same on PostgreSQL and Redis: link tokens taken from Redis.
+func TestAccountPasswordResetOnPostgresAndRedis(t *testing.T) {
+	passwordReset(t, backends{postgres: true, redis: true})
+}
+
+func passwordReset(t *testing.T, be backends) {
 	mp := testenv.StartMailpit(t)
-	f := newFixtureOn(t, backends{options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }})
+	be.options = func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }
+	f := newFixtureOn(t, be)
 	f.addUser(storage.User{Username: "alice", Email: "alice@example.com", EmailVerified: true}, "old password 1")
 	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
 	conf := f.rp("app", "app-secret", "https://app.example/cb", "openid")

@@ -142,9 +142,16 @@ func wrongCode(code string) string {
 	return "000000"
 }
 
-func TestOTPSMSEnrollAndChallenge(t *testing.T) {
+func TestOTPSMSEnrollAndChallenge(t *testing.T) { otpSMSFlow(t, backends{}) }
+
+// The same on PostgreSQL and Redis, as in production: the challenge
+// state, attempt counter and limits live in Redis.
+func TestOTPSMSOnPostgresAndRedis(t *testing.T) { otpSMSFlow(t, backends{postgres: true, redis: true}) }
+
+func otpSMSFlow(t *testing.T, be backends) {
 	tw := newTwilioFake(t)
-	f := newFixtureOn(t, backends{options: withOTP(t, tw, nil)})
+	be.options = withOTP(t, tw, nil)
+	f := newFixtureOn(t, be)
 	f.addUser(storage.User{Username: "alice", Email: "alice@example.com"}, "correct horse")
 	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
 	var secrets []string
