@@ -123,7 +123,9 @@ func newUsersCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("password: at most %d bytes", local.MaxPasswordLength)
 			}
 			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
+			// A verification mail (notify.email) needs the ephemeral store
+			// that keeps the link.
+			a, err := c.openApp(ctx, schemaRequire, email != "" && !emailVerified)
 			if err != nil {
 				return err
 			}
