@@ -48,8 +48,8 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	}
 	s.accountPages = &p
 	mux.HandleFunc("GET "+broker.PathAccount, s.accountShow)
-	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPassword)
-	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountEmail)
+	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPost(s.accountPassword))
+	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountPost(s.accountEmail))
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.linkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
@@ -112,34 +112,30 @@ func (s *Server) accountShow(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()})
 }
 
-func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
-	if !ok {
-		return
+// accountPost serves a form of the account page: call gets the form and
+// the session cookie; the page is shown again with its message or error.
+func (s *Server) accountPost(call func(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		form, ok := s.accountForm(w, r)
+		if !ok {
+			return
+		}
+		view, err := call(r, form, s.readCookie(r, sessionCookie))
+		data := map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()}
+		if err != nil {
+			s.accountError(w, r, s.accountPages.account, data, err)
+			return
+		}
+		s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, data)
 	}
-	view, err := s.broker.ChangePassword(r.Context(), s.readCookie(r, sessionCookie), first(form, "csrf"),
-		first(form, "current"), first(form, "password"), first(form, "confirm"), s.meta(r))
-	data := map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()}
-	if err != nil {
-		s.accountError(w, r, s.accountPages.account, data, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, data)
 }
 
-func (s *Server) accountEmail(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
-	if !ok {
-		return
-	}
-	view, err := s.broker.ChangeEmail(r.Context(), s.readCookie(r, sessionCookie), first(form, "csrf"),
-		first(form, "current"), first(form, "email"), s.meta(r))
-	data := map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()}
-	if err != nil {
-		s.accountError(w, r, s.accountPages.account, data, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, data)
+func (s *Server) accountPassword(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error) {
+	return s.broker.ChangePassword(r.Context(), cookie, first(form, "csrf"), first(form, "current"), first(form, "password"), first(form, "confirm"), s.meta(r))
+}
+
+func (s *Server) accountEmail(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error) {
+	return s.broker.ChangeEmail(r.Context(), cookie, first(form, "csrf"), first(form, "current"), first(form, "email"), s.meta(r))
 }
 
 // linkPage renders the page behind an e-mail link.

@@ -25,9 +25,9 @@ func (s *Server) registerOTP(mux *http.ServeMux) error {
 	s.otpPage = t.Lookup("mfa_otp.html")
 	mux.HandleFunc("GET /mfa/otp", s.otpShow)
 	mux.HandleFunc("POST /mfa/otp", s.otpVerify)
-	mux.HandleFunc("POST /mfa/otp/send", s.otpSend)
+	mux.HandleFunc("POST /mfa/otp/send", s.otpPost(s.otpSend))
 	mux.HandleFunc("GET /mfa/otp/enroll", s.otpEnrollShow)
-	mux.HandleFunc("POST /mfa/otp/enroll", s.otpEnrollStart)
+	mux.HandleFunc("POST /mfa/otp/enroll", s.otpPost(s.otpEnrollStart))
 	mux.HandleFunc("POST /mfa/otp/enroll/confirm", s.otpEnrollConfirm)
 	return nil
 }
@@ -109,14 +109,21 @@ func (s *Server) otpAnswer(w http.ResponseWriter, r *http.Request, res broker.Re
 	}
 }
 
-func (s *Server) otpSend(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.otpForm(w, r)
-	if !ok {
-		return
+// otpPost serves a code-page form that answers the page again or moves
+// on: call gets the form, the binding cookie and the browser's sessions.
+func (s *Server) otpPost(call func(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		form, ok := s.otpForm(w, r)
+		if !ok {
+			return
+		}
+		res, view, err := call(r, form, s.readCookie(r, bindingCookie), s.browserSessions(r))
+		s.otpAnswer(w, r, res, view, err)
 	}
-	res, view, err := s.broker.SendOTP(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.browserSessions(r), form.Get("factor"), s.meta(r))
-	s.otpAnswer(w, r, res, view, err)
+}
+
+func (s *Server) otpSend(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error) {
+	return s.broker.SendOTP(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), s.meta(r))
 }
 
 func (s *Server) otpVerify(w http.ResponseWriter, r *http.Request) {
@@ -143,14 +150,8 @@ func (s *Server) otpEnrollShow(w http.ResponseWriter, r *http.Request) {
 	s.otpRender(w, r, http.StatusOK, view, "")
 }
 
-func (s *Server) otpEnrollStart(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.otpForm(w, r)
-	if !ok {
-		return
-	}
-	res, view, err := s.broker.StartOTPEnrollment(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
-		s.browserSessions(r), form.Get("factor"), form.Get("address"), s.meta(r))
-	s.otpAnswer(w, r, res, view, err)
+func (s *Server) otpEnrollStart(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error) {
+	return s.broker.StartOTPEnrollment(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), form.Get("address"), s.meta(r))
 }
 
 func (s *Server) otpEnrollConfirm(w http.ResponseWriter, r *http.Request) {
