@@ -38,3 +38,12 @@ if ! go version -m "$LATCHKEY_TOOLS/bin/idp" 2>/dev/null | grep -q 'github.com/c
   echo "== go install github.com/crewjam/saml/example/idp@v0.6.3" >&2
   (cd "$(mktemp -d)" && GOBIN="$LATCHKEY_TOOLS/bin" GOFLAGS=-buildvcs=false go install github.com/crewjam/saml/example/idp@v0.6.3)
 fi
+# mailpit, the SMTP sink the e-mail tests send to (internal/notify/email,
+# web account and OTP flows); they read the messages through its API.
+# (`go install` builds report "dev" as their version: a stamp file pins it.)
+mailpit_version=v1.33.1
+if [ ! -x "$LATCHKEY_TOOLS/bin/mailpit" ] || [ "$(cat "$LATCHKEY_TOOLS/mailpit.version" 2>/dev/null)" != "$mailpit_version" ]; then
+  echo "== go install mailpit $mailpit_version" >&2
+  GOBIN="$LATCHKEY_TOOLS/bin" go install "github.com/axllent/mailpit@$mailpit_version"
+  echo "$mailpit_version" > "$LATCHKEY_TOOLS/mailpit.version"
+fi

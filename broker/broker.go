@@ -91,6 +91,9 @@ type Options struct {
 	// MFA turns on second factors (broker/mfa.go); nil: none, and
 	// acr_values above one factor are unmet.
 	MFA *MFAOptions
+	// Accounts turns on the local account's e-mail flows and password
+	// change (broker/account.go); nil: none.
+	Accounts *AccountOptions
 
 	Clock  clock.Clock
 	Rand   io.Reader
@@ -119,6 +122,7 @@ type Broker struct {
 	upstream UpstreamLogout
 	fed      Federation
 	mfa      *mfaEngine
+	acct     *accounts
 	clock    clock.Clock
 	rand     io.Reader
 	log      *slog.Logger
@@ -187,6 +191,9 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.mfa = mfaEngine
+	if b.acct, err = newAccounts(o.Accounts); err != nil {
+		return nil, err
+	}
 	b.http = o.HTTPClient
 	if b.http == nil {
 		b.http = httpclient.New(httpclient.Options{Logger: b.log})

@@ -158,6 +158,9 @@ func (b *Broker) secondFactor(ctx context.Context, req *AuthRequest, user storag
 			return b.next(ctx, req, StepWebAuthnEnroll), true // broker/webauthn.go
 		}
 		if !slices.Contains(d.Factors, mfa.TypeTOTP) {
+			if len(b.otpEnrollable(req)) > 0 { // otp.go: SMS or e-mail codes
+				return b.next(ctx, req, StepOTPEnroll), true
+			}
 			return b.errorRedirect(req, oauth2.ErrUnmetAuthenticationRequirements("no factor that can be enrolled here reaches "+d.Target, nil)), true
 		}
 		return b.next(ctx, req, StepMFAEnroll), true
@@ -238,6 +241,9 @@ func pickFactor(offered []string, want string) string {
 	}
 	if slices.Contains(offered, mfa.TypeTOTP) {
 		return mfa.TypeTOTP
+	}
+	if i := slices.IndexFunc(offered, func(t string) bool { return t != mfa.TypeRecovery }); i >= 0 {
+		return offered[i] // a recovery code last
 	}
 	if len(offered) > 0 {
 		return offered[0]
@@ -401,7 +407,7 @@ func (b *Broker) enrollView(ctx context.Context, req *AuthRequest, client storag
 	}
 	account := totpAccount(user)
 	var e mfa.Enrollment
-	if d, ok := f.(displayer); ok && req.MFAPending != nil && req.MFAPending.UserID == req.UserID {
+	if d, ok := f.(displayer); ok && req.MFAPending != nil && req.MFAPending.UserID == req.UserID && req.MFAPending.Type == mfa.TypeTOTP {
 		e, err = d.Display(*req.MFAPending, account)
 	} else {
 		e, err = f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: req.UserID, AccountName: account, Label: "authenticator app"})
@@ -416,7 +422,10 @@ func (b *Broker) enrollView(ctx context.Context, req *AuthRequest, client storag
 	}
 	v := b.mfaView(req, client, binding)
 	v.Factor, v.Secret, v.Account = mfa.TypeTOTP, e.Secret, account
-	v.Alternatives = slices.DeleteFunc(slices.Clone(req.MFAFactors), func(t string) bool { return t == mfa.TypeTOTP || t == mfa.TypeRecovery })
+	if slices.Contains(req.MFAFactors, mfa.TypeWebAuthn) {
+		v.Alternatives = append(v.Alternatives, mfa.TypeWebAuthn)
+	}
+	v.Alternatives = append(v.Alternatives, b.otpEnrollable(req)...) // otp.go: SMS or e-mail codes instead
 	v.QRDataURL = "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCode)
 	return v, nil
 }
@@ -434,7 +443,7 @@ func (b *Broker) EnrollMFA(ctx context.Context, id, binding, csrf string, bs Bro
 	if !checkCSRF(binding, id, csrf) {
 		return pageErr(400, "Form expired", "The form was not valid for this sign-in. Go back to the application and start again.", errors.New("csrf token mismatch")), MFAView{}, nil
 	}
-	if req.MFAPending == nil || req.MFAPending.UserID != req.UserID {
+	if req.MFAPending == nil || req.MFAPending.UserID != req.UserID || req.MFAPending.Type != mfa.TypeTOTP {
 		return pageErr(400, "Enrollment expired", "Start the enrollment again.", errors.New("no pending enrollment for this user")), MFAView{}, nil
 	}
 	event := func(typ string, data map[string]any) {
@@ -468,27 +477,8 @@ func (b *Broker) EnrollMFA(ctx context.Context, id, binding, csrf string, bs Bro
 	event("mfa.enrolled", map[string]any{"factor": mfa.TypeTOTP, "credential_id": cred.ID})
 	req.MFAPending = nil
 	step := session.Step{Factor: mfa.TypeTOTP, AMR: []string{mfa.AMROTP}, At: b.now()}
-
-	codes, err := b.ensureRecovery(ctx, req.UserID)
-	if err != nil {
-		b.log.ErrorContext(ctx, "make recovery codes", slog.Any("error", err))
-	}
-	if len(codes) == 0 {
-		return b.afterStep(ctx, req, client, bs, step), MFAView{}, nil
-	}
-	event("mfa.enrolled", map[string]any{"factor": mfa.TypeRecovery})
-	cookie, _, err := b.sessions.AddStep(ctx, bs.Active, req.UserID, step)
-	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), MFAView{}, nil
-	}
-	req.SessionCookie = cookie
-	req.MFAFactors = []string{mfa.TypeRecovery} // ContinueMFA needs a factor page in progress
-	if err := b.saveRequest(ctx, req); err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err), MFAView{}, nil
-	}
-	v := b.mfaView(req, client, binding)
-	v.RecoveryCodes = codes
-	return Result{Cookies: Cookies{SessionCookie: cookie}}, v, nil
+	res, v := b.enrolledStep(ctx, req, client, bs, binding, meta, step) // enroll.go
+	return res, v, nil
 }
 
 // ensureRecovery makes a recovery-code set for a user who has none with

@@ -31,6 +31,9 @@ type LoginView struct {
 	// PasswordConnector is the one chosen when the form is shown again
 	// after a failed attempt ("" for the first).
 	PasswordConnector string
+	// ForgotPassword: the page links to the password reset
+	// (/account/forgot; account e-mail is configured).
+	ForgotPassword bool
 	// Upstreams are the connector buttons, in storage order (the client's
 	// allowed_connectors and the request's connector_id respected).
 	Upstreams []UpstreamView

@@ -61,6 +61,9 @@ type EnrollmentRequest struct {
 	AccountName string
 	// Label is copied to the credential.
 	Label string
+	// Address is the phone number (E.164) or e-mail address an SMS or
+	// e-mail code factor sends its codes to.
+	Address string
 }
 
 // Enrollment is what BeginEnrollment returns. Pending is kept server-side

@@ -11,7 +11,12 @@
 // /authorize, /login, /consent, /select-account (the account chooser),
 // /token, /userinfo, /introspect, /revoke, /logout (end_session_endpoint,
 // GET and POST; a POST is resumed as a GET on our origin so that the
-// SameSite=Lax cookies arrive) and /logout/confirm; per saml connector
+// SameSite=Lax cookies arrive) and /logout/confirm; the second-factor
+// pages /mfa, /mfa/enroll, /mfa/continue (mfa.go) and the SMS and e-mail
+// code pages /mfa/otp, /mfa/otp/send, /mfa/otp/enroll,
+// /mfa/otp/enroll/confirm (otp.go); the account pages /account,
+// /account/password, /account/email, /account/verify-email,
+// /account/forgot and /account/reset (account.go, docs/accounts.md); per saml connector
 // /saml/{connector}/metadata (SP metadata), /saml/{connector}/acs (the
 // IdP's cross-site POST is stored and answered 303 to a GET on our origin,
 // where the binding cookie is checked) and /saml/{connector}/slo (single
@@ -22,5 +27,7 @@
 //
 // Cookies (__Host- prefixed and Secure over https): latchkey_auth binds a
 // login or logout to the browser; latchkey_session names the active SSO
-// session; latchkey_accounts holds the browser's other accounts.
+// session; latchkey_accounts holds the browser's other accounts;
+// latchkey_forgot is the random value the forgot-password form's CSRF
+// token derives from.
 package web

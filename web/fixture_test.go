@@ -101,7 +101,12 @@ func newFixture(t *testing.T) *fixture {
 // site for a browser.
 // webauthn registers the WebAuthn factor (RP ID the issuer's host; use
 // with localhost).
-type backends struct{ postgres, redis, https, localhost, webauthn bool }
+type backends struct {
+	postgres, redis, https, localhost, webauthn bool
+	// options changes the broker's options before it is built (extra
+	// factors, account e-mail).
+	options func(*broker.Options)
+}
 
 func newFixtureOn(t *testing.T, be backends) *fixture {
 	t.Helper()
@@ -167,7 +172,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		HTTPClient: httpclient.New(httpclient.Options{Logger: log, AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Clock:      clk, Logger: log, Sealer: ring,
 	}, nil, log)
-	b, err := broker.New(broker.Options{
+	bo := broker.Options{
 		Federation: broker.Federation{Connectors: f.conns, Store: db},
 		Issuer:     f.issuer, Store: db, Ephemeral: eph,
 		Sessions: session.NewStore(eph, session.Options{Clock: clk}),
@@ -184,7 +189,11 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		Limits: testFactorLimits(eph, clk),
 		Logger: log,
 		Clock:  clk,
-	})
+	}
+	if be.options != nil {
+		be.options(&bo)
+	}
+	b, err := broker.New(bo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,9 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 	if webauthnRedirect(w, r, view) { // web/webauthn.go
 		return
 	}
+	if otpRedirect(w, r, view) { // otp.go: SMS and e-mail codes have their own page
+		return
+	}
 	s.render(w, r, http.StatusOK, s.mfaPages.challenge, pageCSP, map[string]any{"Title": "Two-step verification", "View": view})
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/latchkeyid/latchkey/internal/clientip"
+	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,6 +67,8 @@ type Server struct {
 	mfaPages     *mfaPages
 	linkPages    *linkPages
 	waPages      *webauthnPages
+	otpPage      *template.Template // otp.go
+	accountPages *accountPages      // account.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -137,6 +140,12 @@ func New(o Options) (*Server, error) {
 		}
 		if err := s.registerWebAuthn(mux); err != nil { // web/webauthn.go
 			return nil, fmt.Errorf("web: webauthn pages: %w", err)
+		}
+		if err := s.registerOTP(mux); err != nil { // web/otp.go
+			return nil, fmt.Errorf("web: one-time code pages: %w", err)
+		}
+		if err := s.registerAccount(mux); err != nil { // web/account.go
+			return nil, fmt.Errorf("web: account pages: %w", err)
 		}
 		mux.HandleFunc("GET "+broker.PathEndSession, s.logout)
 		mux.HandleFunc("POST "+broker.PathEndSession, s.logout)

@@ -20,11 +20,19 @@ import (
 )
 
 // mfaFactorTypes are the factors this binary registers for cfg
-// (WebAuthn where webauthnOptions says so: cmd/latchkey/webauthn.go).
+// (WebAuthn where webauthnOptions says so: cmd/latchkey/webauthn.go; SMS
+// and e-mail codes where mfa.sms.enabled and mfa.email.enabled say so:
+// cmd/latchkey/notify.go).
 func mfaFactorTypes(cfg *config.Config) []string {
 	types := []string{mfa.TypeRecovery, mfa.TypeTOTP}
 	if _, on := webauthnOptions(cfg); on {
 		types = append(types, mfa.TypeWebAuthn)
+	}
+	if cfg.MFA.SMS.Enabled {
+		types = append(types, mfa.TypeSMS)
+	}
+	if cfg.MFA.Email.Enabled {
+		types = append(types, mfa.TypeEmail)
 	}
 	return types
 }

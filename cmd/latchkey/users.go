@@ -123,7 +123,9 @@ func newUsersCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("password: at most %d bytes", local.MaxPasswordLength)
 			}
 			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
+			// A verification mail (notify.email) needs the ephemeral store
+			// that keeps the link.
+			a, err := c.openApp(ctx, schemaRequire, email != "" && !emailVerified)
 			if err != nil {
 				return err
 			}
@@ -132,6 +134,11 @@ func newUsersCmd(c *cli) *cobra.Command {
 				storage.User{Username: username, Email: email, EmailVerified: emailVerified, Name: name, Groups: groups}, password, "cli")
 			if err != nil {
 				return err
+			}
+			if u.Email != "" && !u.EmailVerified {
+				if err := a.sendVerification(ctx, u.ID); err != nil { // notify.go
+					fmt.Fprintf(cmd.ErrOrStderr(), "user created, but the verification e-mail was not sent: %v\n", err)
+				}
 			}
 			return c.printCreated(map[string]any{"id": u.ID, "username": u.Username}, "password", password, generated,
 				fmt.Sprintf("created user %q (id %s)", u.Username, u.ID))

@@ -60,10 +60,18 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 	if err != nil {
 		return nil, err
 	}
+	if err := a.addOTPFactors(mfaOpts); err != nil { // notify.go
+		return nil, err
+	}
+	accts, err := a.accountOptions(hasher) // notify.go
+	if err != nil {
+		return nil, err
+	}
 	return broker.New(broker.Options{
 		Limits:             limits,
 		Federation:         broker.Federation{Connectors: conns, Store: a.db},
 		MFA:                mfaOpts,
+		Accounts:           accts,
 		Issuer:             a.cfg.Issuer,
 		Store:              a.db,
 		Ephemeral:          a.eph,
@@ -100,6 +108,8 @@ func (a *app) brokerLimits() (broker.Limits, error) {
 		RecoveryAccount:   rule(ratelimit.NameRecoveryAccount, l.RecoveryPerAccount),
 		RegistrationIP:    rule(ratelimit.NameRegistrationIP, l.RegistrationPerIP),
 		EnrollmentAccount: rule(ratelimit.NameEnrollmentAccount, l.EnrollmentPerAccount),
+		OTPSendAccount:    rule(ratelimit.NameOTPSendAccount, l.OTPSendPerAccount),
+		RecoveryIP:        rule(ratelimit.NameRecoveryIP, l.RecoveryPerIP),
 	}
 	if err := rules.Validate(); err != nil {
 		return broker.Limits{}, fmt.Errorf("limits: %w", err)

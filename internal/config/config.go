@@ -33,6 +33,8 @@ type Config struct {
 	Logging    Logging           `yaml:"logging" json:"logging"`
 	Limits     Limits            `yaml:"limits" json:"limits"`
 	MFA        MFA               `yaml:"mfa" json:"mfa"`
+	Notify     Notify            `yaml:"notify" json:"notify"`     // notify.go
+	Accounts   Accounts          `yaml:"accounts" json:"accounts"` // notify.go
 	Demo       Demo              `yaml:"demo" json:"demo"`
 
 	// BaseDir is the directory relative paths in the file were resolved
@@ -177,6 +179,8 @@ type Limits struct {
 	RecoveryPerAccount   LimitRule `yaml:"recoveryPerAccount" json:"recoveryPerAccount"`
 	RegistrationPerIP    LimitRule `yaml:"registrationPerIP" json:"registrationPerIP"`
 	EnrollmentPerAccount LimitRule `yaml:"enrollmentPerAccount" json:"enrollmentPerAccount"`
+	OTPSendPerAccount    LimitRule `yaml:"otpSendPerAccount" json:"otpSendPerAccount"`
+	RecoveryPerIP        LimitRule `yaml:"recoveryPerIP" json:"recoveryPerIP"`
 	Lockout              Lockout   `yaml:"lockout" json:"lockout"`
 }
 

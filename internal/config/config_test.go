@@ -1281,6 +1281,8 @@ func defaultLimits() Limits {
 		RecoveryPerAccount:   LimitRule{Limit: 5, Window: time.Hour},
 		RegistrationPerIP:    LimitRule{Limit: 10, Window: time.Hour},
 		EnrollmentPerAccount: LimitRule{Limit: 10, Window: 15 * time.Minute},
+		OTPSendPerAccount:    LimitRule{Limit: 5, Window: 15 * time.Minute},
+		RecoveryPerIP:        LimitRule{Limit: 20, Window: time.Hour},
 		Lockout:              Lockout{Threshold: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, QuietPeriod: time.Hour},
 	}
 }
@@ -1310,14 +1312,7 @@ func TestLimitsValidation(t *testing.T) {
 				}
 				return
 			}
-			var p *Problems
-			if !errors.As(err, &p) {
-				t.Fatalf("err = %v, want *Problems", err)
-			}
-			var got []string
-			for _, pr := range p.List {
-				got = append(got, pr.String())
-			}
+			got := problemList(t, err)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}

@@ -106,12 +106,15 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	rule("recoveryPerAccount", &l.RecoveryPerAccount, 5, time.Hour, false)
 	rule("registrationPerIP", &l.RegistrationPerIP, 10, time.Hour, false)
 	rule("enrollmentPerAccount", &l.EnrollmentPerAccount, 10, 15*time.Minute, false)
+	rule("otpSendPerAccount", &l.OTPSendPerAccount, 5, 15*time.Minute, false)
+	rule("recoveryPerIP", &l.RecoveryPerIP, 20, time.Hour, false)
 	num("limits.lockout.threshold", &l.Lockout.Threshold, 5)
 	dur("limits.lockout.baseDelay", &l.Lockout.BaseDelay, 30*time.Second)
 	dur("limits.lockout.maxDelay", &l.Lockout.MaxDelay, 15*time.Minute)
 	dur("limits.lockout.quietPeriod", &l.Lockout.QuietPeriod, time.Hour)
 
 	mfaDefaults(&cfg.MFA)
+	notifyDefaults(&cfg.Notify)
 	str("logging.level", &cfg.Logging.Level, "info")
 	str("logging.format", &cfg.Logging.Format, "text")
 

@@ -14,6 +14,8 @@ type MFA struct {
 	TOTP     TOTP      `yaml:"totp" json:"totp"`
 	WebAuthn WebAuthn  `yaml:"webauthn" json:"webauthn"`
 	Policy   MFAPolicy `yaml:"policy" json:"policy"`
+	SMS      OTPFactor `yaml:"sms" json:"sms"`     // codes by text message (notify.sms)
+	Email    OTPFactor `yaml:"email" json:"email"` // codes by e-mail (notify.email)
 }
 
 // TOTP are the code parameters of new TOTP enrollments.

@@ -107,6 +107,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.outbound(&cfg.Outbound)
 	c.limits(&cfg.Limits)
 	c.mfa(&cfg.MFA)
+	c.notify(cfg) // notify.go
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())
@@ -328,6 +329,7 @@ func (c *checker) limits(l *Limits) {
 		{"loginPerIP", l.LoginPerIP}, {"loginPerAccount", l.LoginPerAccount}, {"factorPerAccount", l.FactorPerAccount},
 		{"tokenPerClient", l.TokenPerClient}, {"recoveryPerAccount", l.RecoveryPerAccount},
 		{"registrationPerIP", l.RegistrationPerIP}, {"enrollmentPerAccount", l.EnrollmentPerAccount},
+		{"otpSendPerAccount", l.OTPSendPerAccount}, {"recoveryPerIP", l.RecoveryPerIP},
 	}
 	for _, r := range rules {
 		p := "limits." + r.name

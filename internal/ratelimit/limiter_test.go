@@ -413,6 +413,8 @@ func TestDefaultRules(t *testing.T) {
 		RecoveryAccount:   ratelimit.Rule{Name: "recovery.account", Limit: 5, Window: time.Hour},
 		RegistrationIP:    ratelimit.Rule{Name: "registration.ip", Limit: 10, Window: time.Hour},
 		EnrollmentAccount: ratelimit.Rule{Name: "enrollment.account", Limit: 10, Window: 15 * time.Minute},
+		OTPSendAccount:    ratelimit.Rule{Name: "otp.send.account", Limit: 5, Window: 15 * time.Minute},
+		RecoveryIP:        ratelimit.Rule{Name: "recovery.ip", Limit: 20, Window: time.Hour},
 	}
 	if rs != want {
 		t.Fatalf("DefaultRules() = %+v\nwant %+v", rs, want)

@@ -28,6 +28,10 @@ const (
 	// NameEnrollmentAccount is reserved for second-factor enrollment per
 	// account.
 	NameEnrollmentAccount = "enrollment.account"
+	// NameOTPSendAccount counts SMS and e-mail codes sent per account.
+	NameOTPSendAccount = "otp.send.account"
+	// NameRecoveryIP counts password-reset requests per client IP.
+	NameRecoveryIP = "recovery.ip"
 )
 
 // Bounds on a rule's window: Redis keeps expiries in milliseconds, and a
@@ -90,6 +94,8 @@ type Rules struct {
 	RecoveryAccount   Rule // limits.recoveryPerAccount
 	RegistrationIP    Rule // limits.registrationPerIP
 	EnrollmentAccount Rule // limits.enrollmentPerAccount
+	OTPSendAccount    Rule // limits.otpSendPerAccount
+	RecoveryIP        Rule // limits.recoveryPerIP
 }
 
 // DefaultRules returns the default limits:
@@ -101,6 +107,8 @@ type Rules struct {
 //	recovery.account     5 / 1h   fail closed
 //	registration.ip     10 / 1h   fail closed
 //	enrollment.account  10 / 15m  fail closed
+//	otp.send.account     5 / 15m  fail closed
+//	recovery.ip         20 / 1h   fail closed
 func DefaultRules() Rules {
 	return Rules{
 		LoginIP:           Rule{Name: NameLoginIP, Limit: 20, Window: time.Minute},
@@ -110,6 +118,8 @@ func DefaultRules() Rules {
 		RecoveryAccount:   Rule{Name: NameRecoveryAccount, Limit: 5, Window: time.Hour},
 		RegistrationIP:    Rule{Name: NameRegistrationIP, Limit: 10, Window: time.Hour},
 		EnrollmentAccount: Rule{Name: NameEnrollmentAccount, Limit: 10, Window: 15 * time.Minute},
+		OTPSendAccount:    Rule{Name: NameOTPSendAccount, Limit: 5, Window: 15 * time.Minute},
+		RecoveryIP:        Rule{Name: NameRecoveryIP, Limit: 20, Window: time.Hour},
 	}
 }
 
@@ -128,6 +138,8 @@ func (rs Rules) Validate() error {
 		{"recoveryPerAccount", rs.RecoveryAccount},
 		{"registrationPerIP", rs.RegistrationIP},
 		{"enrollmentPerAccount", rs.EnrollmentAccount},
+		{"otpSendPerAccount", rs.OTPSendAccount},
+		{"recoveryPerIP", rs.RecoveryIP},
 	} {
 		if err := f.r.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.field, err))
