@@ -75,6 +75,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// JWKSCacheTTL is how long a fetched client JWKS is used; default 5m.
 	JWKSCacheTTL time.Duration
+	// ClientCacheTTL is how long a client read for client authentication
+	// or an authorization request is reused before it is read again (see
+	// DefaultClientCacheTTL); 0 reads it on every request.
+	ClientCacheTTL time.Duration
 
 	// BackchannelAttempts is how many times a logout token is POSTed to a
 	// client that fails (network error, 5xx, 408, 429); default 4.
@@ -115,6 +119,7 @@ type Broker struct {
 	refresh  refreshPolicy
 	http     *http.Client
 	jwks     *jwksCache
+	clients  *clientCache
 	bc       *backchannel
 	upstream UpstreamLogout
 	fed      Federation
@@ -196,6 +201,7 @@ func New(o Options) (*Broker, error) {
 		ttl = 5 * time.Minute
 	}
 	b.jwks = &jwksCache{ttl: ttl, entries: map[string]jwksEntry{}}
+	b.clients = &clientCache{ttl: max(o.ClientCacheTTL, 0), entries: map[string]clientEntry{}}
 	return b, nil
 }
 

@@ -112,7 +112,7 @@ func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials, f
 // loadAuthClient loads an enabled client that may authenticate with
 // method.
 func (b *Broker) loadAuthClient(ctx context.Context, id, method string) (storage.Client, *oauth2.Error) {
-	client, err := b.store.GetClient(ctx, id)
+	client, err := b.getClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.Disabled) {
 		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client %q unknown or disabled", id))
 	}

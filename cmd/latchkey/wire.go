@@ -77,6 +77,7 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 		RefreshGraceWindow: t.RefreshGraceWindow,
 		RefreshIdleTTL:     t.RefreshIdleTTL,
 		RefreshAbsoluteTTL: t.RefreshAbsoluteTTL,
+		ClientCacheTTL:     broker.DefaultClientCacheTTL,
 		HTTPClient: httpclient.New(httpclient.Options{
 			Timeout: o.Timeout, MaxBodyBytes: o.MaxBodyBytes.Int64(), AllowedNetworks: o.AllowedNetworks, Logger: a.log,
 		}),

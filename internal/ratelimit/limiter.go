@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/latchkeyid/latchkey/internal/clock"
@@ -48,12 +49,28 @@ type Limiter struct {
 	store storage.Ephemeral
 	clock clock.Clock
 	log   *slog.Logger
+
+	// closed remembers counts of windows that have ended (see
+	// previousCount), by windowKey.
+	mu     sync.Mutex
+	closed map[string]int64
 }
 
 // New returns a Limiter keeping its counters in store.
 func New(store storage.Ephemeral, o Options) *Limiter {
-	return &Limiter{store: store, clock: o.clock(), log: o.logger()}
+	return &Limiter{store: store, clock: o.clock(), log: o.logger(), closed: map[string]int64{}}
 }
+
+// maxClosedCounts bounds the remembered counts of ended windows; when full
+// the memory is emptied (and counts are read from the store again).
+const maxClosedCounts = 4096
+
+// settleTime is how long into a window the previous window's count may
+// still grow: calls that computed their window just before the boundary,
+// and replicas whose clocks lag. After it the count is final and kept in
+// process, so a busy key costs one store round trip per call (the Incr),
+// not two.
+func settleTime(w int64) int64 { return min(w/4, int64(2*time.Second)) }
 
 // Decision is Allow's answer.
 type Decision struct {
@@ -112,7 +129,7 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	if n > limit {
 		return Decision{RetryAfter: retryNextWindow(n, limit, w, e)}, nil
 	}
-	p, err := l.count(ctx, windowKey(rule.Name, hashed, idx-1))
+	p, err := l.previousCount(ctx, windowKey(rule.Name, hashed, idx-1), e >= settleTime(w))
 	if err != nil {
 		return l.storeFailed(ctx, rule, fmt.Errorf("read previous window: %w", err))
 	}
@@ -122,6 +139,31 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 		return Decision{Allowed: true, Remaining: int(limit - n - int64(carried))}, nil
 	}
 	return Decision{RetryAfter: retryAfter(n, p, limit, w, e)}, nil
+}
+
+// previousCount is the count of an ended window: read from the store, or,
+// once the window has settled, from the process's memory of an earlier
+// read (no call can add to an ended window after that).
+func (l *Limiter) previousCount(ctx context.Context, key string, settled bool) (int64, error) {
+	if settled {
+		l.mu.Lock()
+		p, ok := l.closed[key]
+		l.mu.Unlock()
+		if ok {
+			return p, nil
+		}
+	}
+	p, err := l.count(ctx, key)
+	if err != nil || !settled {
+		return p, err
+	}
+	l.mu.Lock()
+	if len(l.closed) >= maxClosedCounts {
+		clear(l.closed)
+	}
+	l.closed[key] = p
+	l.mu.Unlock()
+	return p, nil
 }
 
 // count reads a window counter; a missing one is 0.
