@@ -30,6 +30,17 @@ type creds struct {
 	// parameters (load cheaphash), so a login costs what it costs
 	// without the password hash.
 	FastUsers []string `json:"fast_users"`
+	// Upstream is the OpenID provider the driver serves itself for the
+	// federated login scenario, and the connector that points at it.
+	Upstream struct {
+		Addr         string `json:"addr"` // 127.0.0.1:port
+		Connector    string `json:"connector"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		// AppClient may sign in only through the upstream.
+		AppClient string `json:"app_client"`
+		AppSecret string `json:"app_secret"`
+	} `json:"upstream"`
 }
 
 // env is what every scenario needs.
@@ -39,8 +50,12 @@ type env struct {
 	creds      creds
 	ccAuth     string // Authorization header value
 	appAuth    string
+	fedAuth    string
 	nextUser   atomic.Uint64
 }
+
+// upstreamConn is a connection to the driver's own upstream OP.
+func (e *env) upstreamConn() *conn { return newConn(e.creds.Upstream.Addr, e.creds.Upstream.Addr) }
 
 func basic(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
@@ -194,6 +209,20 @@ func scenarios() []*scenario {
 				c := e.conn()
 				return workerFunc(func(rec *stepTimes) error {
 					_, err := login(e, c, rec, true)
+					return err
+				}), nil
+			},
+		},
+		{
+			name: "login_federated", unit: "login", requests: 4, signs: 2, verifies: 1, target: ">= 300/s",
+			steps: []string{"GET /authorize", "GET /login", "GET /callback", "POST /token"},
+			newWorker: func(e *env) (worker, error) {
+				if e.creds.Upstream.Addr == "" {
+					return nil, errors.New("no upstream in -creds (bench/run.sh configures one)")
+				}
+				c, up := e.conn(), e.upstreamConn()
+				return workerFunc(func(rec *stepTimes) error {
+					_, err := federatedLogin(e, c, up, rec)
 					return err
 				}), nil
 			},

@@ -78,6 +78,7 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 		RefreshIdleTTL:     t.RefreshIdleTTL,
 		RefreshAbsoluteTTL: t.RefreshAbsoluteTTL,
 		ClientCacheTTL:     broker.DefaultClientCacheTTL,
+		BatchTokenEvents:   true,
 		HTTPClient: httpclient.New(httpclient.Options{
 			Timeout: o.Timeout, MaxBodyBytes: o.MaxBodyBytes.Int64(), AllowedNetworks: o.AllowedNetworks, Logger: a.log,
 		}),
