@@ -186,7 +186,7 @@ func benchLimits(tb testing.TB, eph storage.Ephemeral) broker.Limits {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{}), Lockout: lockout, Rules: rules}
+	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{Batch: 32}), Lockout: lockout, Rules: rules} // Batch as serve
 }
 
 // accounts adapts the durable store to the local connector, as cmd does.

@@ -77,7 +77,7 @@ func benchLimits(b *testing.B, eph storage.Ephemeral) broker.Limits {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{}), Lockout: lockout, Rules: rules}
+	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{Batch: 32}), Lockout: lockout, Rules: rules} // Batch as serve
 }
 
 type benchAccounts struct{ db storage.Durable }

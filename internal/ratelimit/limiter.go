@@ -27,6 +27,13 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives store failures of fail-open rules. Nil discards.
 	Logger *slog.Logger
+	// Batch, when above 1, lets fail-open rules count up to Batch events
+	// of a key in process before adding them to the store at once, and
+	// BatchInterval (default 100ms) bounds how long they wait (batch.go
+	// says how far that lets replicas exceed a limit). It takes effect
+	// when the store implements storage.CounterAdder.
+	Batch         int
+	BatchInterval time.Duration
 }
 
 func (o Options) clock() clock.Clock {
@@ -54,11 +61,24 @@ type Limiter struct {
 	// previousCount), by windowKey.
 	mu     sync.Mutex
 	closed map[string]int64
+
+	// batching of fail-open rules (batch.go)
+	adder         storage.CounterAdder
+	batch         int
+	batchInterval time.Duration
+	batches       map[string]*batchEntry
 }
 
 // New returns a Limiter keeping its counters in store.
 func New(store storage.Ephemeral, o Options) *Limiter {
-	return &Limiter{store: store, clock: o.clock(), log: o.logger(), closed: map[string]int64{}}
+	l := &Limiter{store: store, clock: o.clock(), log: o.logger(), closed: map[string]int64{}}
+	if a, ok := store.(storage.CounterAdder); ok && o.Batch > 1 {
+		l.adder, l.batch, l.batchInterval, l.batches = a, o.Batch, o.BatchInterval, map[string]*batchEntry{}
+		if l.batchInterval <= 0 {
+			l.batchInterval = 100 * time.Millisecond
+		}
+	}
+	return l
 }
 
 // maxClosedCounts bounds the remembered counts of ended windows; when full
@@ -118,6 +138,9 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	idx := floorDiv(t, w)
 	e := t - idx*w // elapsed in the current window, 0 <= e < w
 	hashed := hashKey(key)
+	if rule.FailOpen && l.adder != nil {
+		return l.allowBatched(ctx, l.adder, rule, hashed, w, t, idx, e)
+	}
 
 	// The counter of window idx is read as "previous" during window
 	// idx+1, so it lives until that window ends.
