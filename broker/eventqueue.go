@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -107,15 +108,8 @@ func (b *Broker) writeEvents(ctx context.Context, batch []storage.Event) {
 // WaitEvents waits until the queued audit events are written (serve calls
 // it after draining requests, before closing the store), or ctx ends.
 func (b *Broker) WaitEvents(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		b.events.done.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := waitGroup(ctx, &b.events.done); err != nil {
+		return fmt.Errorf("wait for queued audit events: %w", err)
 	}
+	return nil
 }

@@ -280,22 +280,11 @@ func random(n int) string {
 // redirect back with the code, and the app's code exchange.
 func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	clear(c.cookies)
-	verifier := random(32)
-	sum := sha256.Sum256([]byte(verifier))
-	state, nonce := random(12), random(12)
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {e.creds.AppClient}, "redirect_uri": {e.creds.RedirectURI},
-		"scope": {"openid profile email offline_access"}, "state": {state}, "nonce": {nonce},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	step := func(i int, t0 time.Time) {
-		if rec != nil {
-			rec.d[i] = time.Since(t0)
-		}
-	}
+	a := newAuthorization(e.creds.AppClient, e.appAuth, e.creds.RedirectURI)
+	step := rec.timer()
 
 	t0 := time.Now()
-	resp, err := c.do(&request{method: "GET", path: "/authorize?" + q.Encode(), cookies: true, wantBody: true})
+	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
 	step(0, t0)
 	if err := expect("GET /authorize", resp, err, 303); err != nil {
 		return tokenResponse{}, err
@@ -327,21 +316,49 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	if err := expect("POST /login", resp, err, 303); err != nil {
 		return tokenResponse{}, err
 	}
-	cb, err := url.Parse(resp.location)
-	if err != nil || !strings.HasPrefix(resp.location, e.creds.RedirectURI+"?") {
-		return tokenResponse{}, fmt.Errorf("POST /login: redirected to %q, not the app", resp.location)
+	return a.redeem(c, "POST /login", resp.location, func(t0 time.Time) { step(3, t0) })
+}
+
+// authorization is one authorization code + PKCE request of an app.
+type authorization struct {
+	client, auth, redirectURI string
+	verifier, state, nonce    string
+}
+
+func newAuthorization(client, auth, redirectURI string) *authorization {
+	return &authorization{client: client, auth: auth, redirectURI: redirectURI,
+		verifier: random(32), state: random(12), nonce: random(12)}
+}
+
+// path is the /authorize request (PKCE S256).
+func (a *authorization) path() string {
+	sum := sha256.Sum256([]byte(a.verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {a.client}, "redirect_uri": {a.redirectURI},
+		"scope": {"openid profile email offline_access"}, "state": {a.state}, "nonce": {a.nonce},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	return "/authorize?" + q.Encode()
+}
+
+// redeem takes the code from the redirect to the app (location, the answer
+// to what) and exchanges it as the app does; timed is called with the
+// exchange's start when it has its answer.
+func (a *authorization) redeem(c *conn, what, location string, timed func(time.Time)) (tokenResponse, error) {
+	cb, err := url.Parse(location)
+	if err != nil || !strings.HasPrefix(location, a.redirectURI+"?") {
+		return tokenResponse{}, fmt.Errorf("%s: redirected to %q, not the app", what, location)
 	}
 	code := cb.Query().Get("code")
-	if code == "" || cb.Query().Get("state") != state {
-		return tokenResponse{}, fmt.Errorf("POST /login: callback without code or with another state: %s", cb.RawQuery)
+	if code == "" || cb.Query().Get("state") != a.state {
+		return tokenResponse{}, fmt.Errorf("%s: callback without code or with another state: %s", what, cb.RawQuery)
 	}
-
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "POST", path: "/token", wantBody: true,
-		header: [][2]string{{"Authorization", e.appAuth}},
+	t0 := time.Now()
+	resp, err := c.do(&request{method: "POST", path: "/token", wantBody: true,
+		header: [][2]string{{"Authorization", a.auth}},
 		body: []byte(url.Values{"grant_type": {"authorization_code"}, "code": {code},
-			"redirect_uri": {e.creds.RedirectURI}, "code_verifier": {verifier}}.Encode())})
-	step(3, t0)
+			"redirect_uri": {a.redirectURI}, "code_verifier": {a.verifier}}.Encode())})
+	timed(t0)
 	if err := expect("POST /token (code)", resp, err, 200); err != nil {
 		return tokenResponse{}, err
 	}
@@ -350,6 +367,15 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 		return tokenResponse{}, fmt.Errorf("POST /token (code): %v: %s", err, resp.body)
 	}
 	return t, nil
+}
+
+// timer records step i's latency from t0 (nothing when rec is nil).
+func (rec *stepTimes) timer() func(i int, t0 time.Time) {
+	return func(i int, t0 time.Time) {
+		if rec != nil {
+			rec.d[i] = time.Since(t0)
+		}
+	}
 }
 
 // jwtAlg is the alg of a compact JWS's header.

@@ -195,21 +195,10 @@ const upstreamUsers = 64
 // redirects to the app with a code; then the app's code exchange.
 func federatedLogin(e *env, c, up *conn, rec *stepTimes) (tokenResponse, error) {
 	clear(c.cookies)
-	verifier := random(32)
-	sum := sha256.Sum256([]byte(verifier))
-	state, nonce := random(12), random(12)
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {e.creds.Upstream.AppClient}, "redirect_uri": {e.creds.RedirectURI},
-		"scope": {"openid profile email offline_access"}, "state": {state}, "nonce": {nonce},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	step := func(i int, t0 time.Time) {
-		if rec != nil {
-			rec.d[i] = time.Since(t0)
-		}
-	}
+	a := newAuthorization(e.creds.Upstream.AppClient, e.fedAuth, e.creds.RedirectURI)
+	step := rec.timer()
 	t0 := time.Now()
-	resp, err := c.do(&request{method: "GET", path: "/authorize?" + q.Encode(), cookies: true, wantBody: true})
+	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
 	step(0, t0)
 	if err := expect("GET /authorize", resp, err, 303); err != nil {
 		return tokenResponse{}, err
@@ -243,26 +232,5 @@ func federatedLogin(e *env, c, up *conn, rec *stepTimes) (tokenResponse, error) 
 	if err := expect("GET /callback", resp, err, 303); err != nil {
 		return tokenResponse{}, err
 	}
-	cb, err := url.Parse(resp.location)
-	if err != nil || !strings.HasPrefix(resp.location, e.creds.RedirectURI+"?") {
-		return tokenResponse{}, fmt.Errorf("GET /callback: redirected to %q, not the app", resp.location)
-	}
-	code := cb.Query().Get("code")
-	if code == "" || cb.Query().Get("state") != state {
-		return tokenResponse{}, fmt.Errorf("GET /callback: app callback without code or with another state: %s", cb.RawQuery)
-	}
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "POST", path: "/token", wantBody: true,
-		header: [][2]string{{"Authorization", e.fedAuth}},
-		body: []byte(url.Values{"grant_type": {"authorization_code"}, "code": {code},
-			"redirect_uri": {e.creds.RedirectURI}, "code_verifier": {verifier}}.Encode())})
-	step(3, t0)
-	if err := expect("POST /token (code)", resp, err, 200); err != nil {
-		return tokenResponse{}, err
-	}
-	var t tokenResponse
-	if err := json.Unmarshal(resp.body, &t); err != nil || t.IDToken == "" || t.RefreshToken == "" {
-		return tokenResponse{}, fmt.Errorf("POST /token (code): %v: %s", err, resp.body)
-	}
-	return t, nil
+	return a.redeem(c, "GET /callback", resp.location, func(t0 time.Time) { step(3, t0) })
 }

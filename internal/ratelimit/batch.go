@@ -84,16 +84,5 @@ func (l *Limiter) allowBatched(ctx context.Context, adder storage.CounterAdder, 
 		b.stored, b.pending, b.synced = total, 0, true
 		n = total
 	}
-	if n > limit {
-		return Decision{RetryAfter: retryNextWindow(n, limit, w, e)}, nil
-	}
-	p, err := l.previousCount(ctx, windowKey(rule.Name, hashed, idx-1), e >= settleTime(w))
-	if err != nil {
-		return l.storeFailed(ctx, rule, fmt.Errorf("read previous window: %w", err))
-	}
-	if !mulLess(uint64(limit-n), uint64(w), uint64(p), uint64(w-e)) {
-		carried := ceilMulDiv(uint64(p), uint64(w-e), uint64(w))
-		return Decision{Allowed: true, Remaining: int(limit - n - int64(carried))}, nil
-	}
-	return Decision{RetryAfter: retryAfter(n, p, limit, w, e)}, nil
+	return l.decide(ctx, rule, hashed, n, w, idx, e)
 }

@@ -148,6 +148,12 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	if err != nil {
 		return l.storeFailed(ctx, rule, fmt.Errorf("count: %w", err))
 	}
+	return l.decide(ctx, rule, hashed, n, w, idx, e)
+}
+
+// decide answers for an event that made window idx's count n, at elapsed
+// e into the window, weighing in the previous window's count.
+func (l *Limiter) decide(ctx context.Context, rule Rule, hashed string, n, w, idx, e int64) (Decision, error) {
 	limit := int64(rule.Limit)
 	if n > limit {
 		return Decision{RetryAfter: retryNextWindow(n, limit, w, e)}, nil
