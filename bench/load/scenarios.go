@@ -283,21 +283,8 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	a := newAuthorization(e.creds.AppClient, e.appAuth, e.creds.RedirectURI)
 	step := rec.timer()
 
-	t0 := time.Now()
-	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
-	step(0, t0)
-	if err := expect("GET /authorize", resp, err, 303); err != nil {
-		return tokenResponse{}, err
-	}
-	loginPath, ok := strings.CutPrefix(resp.location, e.base)
-	if !strings.HasPrefix(loginPath, "/login?") {
-		return tokenResponse{}, fmt.Errorf("GET /authorize: redirected to %q, not the login page (%v)", resp.location, ok)
-	}
-
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "GET", path: loginPath, cookies: true, wantBody: true})
-	step(1, t0)
-	if err := expect("GET /login", resp, err, 200); err != nil {
+	resp, err := a.begin(e, c, step, 200)
+	if err != nil {
 		return tokenResponse{}, err
 	}
 	form := url.Values{}
@@ -310,7 +297,7 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	form.Set("username", e.user(fast))
 	form.Set("password", e.creds.Password)
 
-	t0 = time.Now()
+	t0 := time.Now()
 	resp, err = c.do(&request{method: "POST", path: "/login", cookies: true, wantBody: true, body: []byte(form.Encode())})
 	step(2, t0)
 	if err := expect("POST /login", resp, err, 303); err != nil {
@@ -339,6 +326,28 @@ func (a *authorization) path() string {
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
 	return "/authorize?" + q.Encode()
+}
+
+// begin sends the browser to /authorize and follows its redirect to the
+// login step, which must answer loginStatus (steps 0 and 1).
+func (a *authorization) begin(e *env, c *conn, step func(int, time.Time), loginStatus int) (response, error) {
+	t0 := time.Now()
+	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
+	step(0, t0)
+	if err := expect("GET /authorize", resp, err, 303); err != nil {
+		return response{}, err
+	}
+	loginPath, ok := strings.CutPrefix(resp.location, e.base)
+	if !strings.HasPrefix(loginPath, "/login?") {
+		return response{}, fmt.Errorf("GET /authorize: redirected to %q, not the login step (%v)", resp.location, ok)
+	}
+	t0 = time.Now()
+	resp, err = c.do(&request{method: "GET", path: loginPath, cookies: true, wantBody: true})
+	step(1, t0)
+	if err := expect("GET /login", resp, err, loginStatus); err != nil {
+		return response{}, err
+	}
+	return resp, nil
 }
 
 // redeem takes the code from the redirect to the app (location, the answer

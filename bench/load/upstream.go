@@ -197,20 +197,8 @@ func federatedLogin(e *env, c, up *conn, rec *stepTimes) (tokenResponse, error) 
 	clear(c.cookies)
 	a := newAuthorization(e.creds.Upstream.AppClient, e.fedAuth, e.creds.RedirectURI)
 	step := rec.timer()
-	t0 := time.Now()
-	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
-	step(0, t0)
-	if err := expect("GET /authorize", resp, err, 303); err != nil {
-		return tokenResponse{}, err
-	}
-	loginPath, ok := strings.CutPrefix(resp.location, e.base)
-	if !strings.HasPrefix(loginPath, "/login?") {
-		return tokenResponse{}, fmt.Errorf("GET /authorize: redirected to %q, not the login step (%v)", resp.location, ok)
-	}
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "GET", path: loginPath, cookies: true, wantBody: true})
-	step(1, t0)
-	if err := expect("GET /login", resp, err, 303); err != nil {
+	resp, err := a.begin(e, c, step, 303)
+	if err != nil {
 		return tokenResponse{}, err
 	}
 	upPath, ok := strings.CutPrefix(resp.location, "http://"+up.host)
@@ -226,7 +214,7 @@ func federatedLogin(e *env, c, up *conn, rec *stepTimes) (tokenResponse, error) 
 	if !ok || !strings.HasPrefix(cbPath, "/callback/") {
 		return tokenResponse{}, fmt.Errorf("upstream redirected to %q, not Latchkey's callback", resp.location)
 	}
-	t0 = time.Now()
+	t0 := time.Now()
 	resp, err = c.do(&request{method: "GET", path: cbPath, cookies: true, wantBody: true})
 	step(2, t0)
 	if err := expect("GET /callback", resp, err, 303); err != nil {
