@@ -59,8 +59,8 @@ func TestBatchedTokenEvents(t *testing.T) {
 }
 
 // TestClientCache: a cached client is reused for ClientCacheTTL, then read
-// again, so a disabled (or deleted) client is refused within the TTL; an
-// unknown client is never cached.
+// again, so a disabled (or deleted) client is refused within the TTL (at
+// once for a code exchange); an unknown client is never cached.
 func TestClientCache(t *testing.T) {
 	f := newFixture(t, "sqlite", databases(t, "sqlite")(t), func(o *broker.Options) { o.ClientCacheTTL = time.Second })
 	ctx := context.Background()
@@ -82,6 +82,12 @@ func TestClientCache(t *testing.T) {
 	f.clock.Advance(999 * time.Millisecond)
 	if e := grant(); e != nil {
 		t.Fatalf("within the TTL the cached client answers: %+v", e)
+	}
+	// A code exchange spends a single-use code, so it reads the client
+	// from the store: refused at once.
+	_, oerr := f.b.Token(ctx, form("grant_type", "authorization_code", "code", "c", "redirect_uri", redirectURI), basic("svc", "svc-secret"), meta)
+	if oerr == nil || oerr.Code != "invalid_client" {
+		t.Fatalf("code exchange of a disabled client within the TTL: %+v", oerr)
 	}
 	f.clock.Advance(time.Millisecond)
 	if e := grant(); e == nil || e.code != "invalid_client" || e.status != 401 {
