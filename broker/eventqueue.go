@@ -19,7 +19,8 @@ const maxQueuedEvents = 4096
 // Options.BatchTokenEvents is on. One writer goroutine runs while events
 // are waiting and ends when the queue is empty; WaitEvents waits for it.
 // Events still queued when the process is killed (not stopped) are lost:
-// at most what arrived during one batch's commit (docs/decisions.md).
+// those that arrived since the running batch's commit began, at most
+// maxQueuedEvents (docs/decisions.md).
 type eventQueue struct {
 	on      bool
 	mu      sync.Mutex
@@ -105,8 +106,9 @@ func (b *Broker) writeEvents(ctx context.Context, batch []storage.Event) {
 	}
 }
 
-// WaitEvents waits until the queued audit events are written (serve calls
-// it after draining requests, before closing the store), or ctx ends.
+// WaitEvents waits until the queued audit events are written, or ctx
+// ends. Call it once no grant is running any more (serve: after draining
+// requests, before closing the store).
 func (b *Broker) WaitEvents(ctx context.Context) error {
 	if err := waitGroup(ctx, &b.events.done); err != nil {
 		return fmt.Errorf("wait for queued audit events: %w", err)

@@ -112,7 +112,7 @@ func (a *app) brokerLimits() (broker.Limits, error) {
 	}
 	opts := ratelimit.Options{Clock: a.clock, Logger: a.log}
 	// Fail-open rules (the token endpoint's) count in batches
-	// (internal/ratelimit/batch.go): one store write per TokenLimitBatch
+	// (internal/ratelimit/batch.go): one store write per tokenLimitBatch
 	// grants of a busy client instead of one per grant.
 	batched := opts
 	batched.Batch = tokenLimitBatch
