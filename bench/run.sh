@@ -20,6 +20,9 @@
 #   BENCH_CONCURRENCY  load connections (default 8)
 #   BENCH_BENCHTIME    go test -benchtime (default 1s)
 #   BENCH_SKIP_LOAD=1, BENCH_SKIP_GO=1, BENCH_SKIP_POSTGRES=1
+#   BENCH_SCENARIOS    comma-separated load scenarios (default all)
+#   BENCH_LATCHKEY     a latchkey binary to measure instead of building one
+#                      (A/B runs against another commit's build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -67,7 +70,11 @@ else
 fi
 
 log "build (output in $OUT)"
-$GO build -o "$OUT/bin/latchkey" ./cmd/latchkey || { log "go build ./cmd/latchkey failed"; exit 1; }
+if [ -n "${BENCH_LATCHKEY:-}" ]; then
+  cp "$BENCH_LATCHKEY" "$OUT/bin/latchkey"
+else
+  $GO build -o "$OUT/bin/latchkey" ./cmd/latchkey || { log "go build ./cmd/latchkey failed"; exit 1; }
+fi
 $GO build -o "$OUT/bin/load" ./bench/load || { log "go build ./bench/load failed"; exit 1; }
 LK=$OUT/bin/latchkey
 
@@ -75,17 +82,21 @@ LK=$OUT/bin/latchkey
   echo "# Latchkey benchmark run $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'), nproc $(nproc), $(free -m 2>/dev/null | awk '/^Mem:/{print $2" MiB RAM"}');" \
-    "$($GO version | cut -d' ' -f3-); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' + local changes')."
+    "$($GO version | cut -d' ' -f3-); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ' + local changes')${BENCH_LATCHKEY:+; server binary $BENCH_LATCHKEY}."
   echo "Pinning: $PINNING. Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
 } >"$REPORT"
 
 # setup DIR STORAGE_YAML EPHEMERAL_YAML DIALECT DSN: config, schema,
 # users, clients.
 setup() {
-  local dir=$1 storage=$2 ephemeral=$3 dialect=$4 dsn=$5 port
+  local dir=$1 storage=$2 ephemeral=$3 dialect=$4 dsn=$5 port up_port up_secret
   rm -rf "$dir" && mkdir -p "$dir"
   port=$("$OUT/bin/load" freeport)
   BASE=http://127.0.0.1:$port
+  # The federated login's upstream OP runs inside the load driver (on the
+  # load core) on up_port; discovery is read at the first login through it.
+  up_port=$("$OUT/bin/load" freeport)
+  up_secret=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
   cat >"$dir/latchkey.yaml" <<EOF
 # Throwaway config of bench/run.sh.
 issuer: $BASE
@@ -107,6 +118,18 @@ limits:
   loginPerIP: {limit: 1000000000, window: 1m}
   loginPerAccount: {limit: 1000000000, window: 1m}
   tokenPerClient: {limit: 1000000000, window: 1m}
+# The upstream OpenID provider of the login_federated scenario, served by
+# the load driver on loopback.
+outbound:
+  allowedNetworks: [127.0.0.0/8]
+connectors:
+  - id: upstream
+    type: oidc
+    name: Bench upstream
+    config:
+      issuer: http://127.0.0.1:$up_port
+      clientID: latchkey-bench
+      clientSecret: $up_secret
 EOF
   local cfg=(--config "$dir/latchkey.yaml")
   # cli runs a latchkey command; its stderr goes to cli.log, shown on failure.
@@ -116,9 +139,13 @@ EOF
   cli migrate up >/dev/null
   echo '{"grant_types":["client_credentials"],"scope":"api:read","id_token_signed_response_alg":"ES256"}' >"$dir/cc.json"
   echo '{"grant_types":["authorization_code","refresh_token"],"id_token_signed_response_alg":"ES256"}' >"$dir/app.json"
-  local cc_secret app_secret password users=() fast=() names=()
+  local cc_secret app_secret fed_secret password users=() fast=() names=()
   cc_secret=$(cli clients create --id bench-cc --metadata "$dir/cc.json")
   app_secret=$(cli clients create --id bench-app --redirect-uri http://127.0.0.1:9/cb --metadata "$dir/app.json")
+  # The federated login's app signs its users in only through the upstream,
+  # so /authorize sends the browser there at once (no chooser page).
+  echo '{"grant_types":["authorization_code","refresh_token"],"id_token_signed_response_alg":"ES256","allowed_connectors":["upstream"]}' >"$dir/fed.json"
+  fed_secret=$(cli clients create --id bench-fed --redirect-uri http://127.0.0.1:9/cb --metadata "$dir/fed.json")
   password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
   # Logins are spread over several users, as on a real server (each
   # user's sessions are indexed together).
@@ -136,7 +163,9 @@ EOF
   cat >"$dir/creds.json" <<EOF
 {"cc_client":"bench-cc","cc_secret":"$cc_secret","cc_scope":"api:read",
  "app_client":"bench-app","app_secret":"$app_secret","redirect_uri":"http://127.0.0.1:9/cb",
- "users":[${users[*]}],"fast_users":[${fast[*]}],"password":"$password"}
+ "users":[${users[*]}],"fast_users":[${fast[*]}],"password":"$password",
+ "upstream":{"addr":"127.0.0.1:$up_port","connector":"upstream","client_id":"latchkey-bench","client_secret":"$up_secret",
+   "app_client":"bench-fed","app_secret":"$fed_secret"}}
 EOF
   chmod 600 "$dir/creds.json"
 }
@@ -156,7 +185,7 @@ load_run() {
 
 if [ "${BENCH_SKIP_LOAD:-}" != 1 ]; then
   setup "$OUT/sqlite" "storage: {sqlite: {path: latchkey.db}}" "" sqlite "$OUT/sqlite/latchkey.db"
-  load_run "latchkey serve on SQLite (sessions, codes in SQLite too)" "$OUT/sqlite"
+  load_run "latchkey serve on SQLite (sessions, codes in SQLite too)" "$OUT/sqlite" "${BENCH_SCENARIOS:-}"
 
   if [ -n "${LATCHKEY_TEST_POSTGRES:-}" ] && [ "${BENCH_SKIP_POSTGRES:-}" != 1 ]; then
     PG_DSN=$("$OUT/bin/load" pgdb create "$LATCHKEY_TEST_POSTGRES")
@@ -168,7 +197,7 @@ if [ "${BENCH_SKIP_LOAD:-}" != 1 ]; then
       what="PostgreSQL + Redis"
     fi
     setup "$OUT/postgres" "storage: {postgres: {dsn: \"$PG_DSN\"}}" "$eph" postgres "$PG_DSN"
-    load_run "latchkey serve on $what" "$OUT/postgres" "client_credentials,introspection,refresh,login_fasthash"
+    load_run "latchkey serve on $what" "$OUT/postgres" "${BENCH_SCENARIOS:-client_credentials,introspection,refresh,login_fasthash,login_federated}"
     "$OUT/bin/load" pgdb drop "$PG_DSN" && PG_DSN=""
     if [ -n "$REDIS_PREFIX" ]; then "$OUT/bin/load" redisclean "$LATCHKEY_TEST_REDIS" "$REDIS_PREFIX" && REDIS_PREFIX=""; fi
   else

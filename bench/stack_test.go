@@ -136,11 +136,12 @@ func newStack(tb testing.TB, be backend) *stack {
 		Issuer: issuerURL, Store: db, Ephemeral: eph, Sessions: sessions, Tokens: tokens,
 		Password:   local.New(accounts{db}, hasher, nil),
 		RefreshKey: refreshKey, RefreshGraceWindow: 2 * time.Second,
-		Limits: benchLimits(tb, eph),
+		Limits: benchLimits(tb, eph), ClientCacheTTL: broker.DefaultClientCacheTTL, BatchTokenEvents: true,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { _ = b.WaitEvents(context.WithoutCancel(ctx)) }) // before the store closes
 	s := &stack{db: db, eph: eph, keys: km, tokens: tokens, sessions: sessions, broker: b}
 
 	hash, err := hasher.Hash(ctx, password)
@@ -185,7 +186,7 @@ func benchLimits(tb testing.TB, eph storage.Ephemeral) broker.Limits {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{}), Lockout: lockout, Rules: rules}
+	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{Batch: 32}), Lockout: lockout, Rules: rules} // Batch as serve
 }
 
 // accounts adapts the durable store to the local connector, as cmd does.

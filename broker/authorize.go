@@ -99,7 +99,7 @@ func (b *Broker) Authorize(ctx context.Context, params map[string]string, parseE
 	if clientID == "" {
 		return pageErr(400, "Invalid request", "The request does not name a client (client_id is missing).", nil)
 	}
-	client, err := b.store.GetClient(ctx, clientID)
+	client, err := b.getClient(ctx, clientID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.Disabled) {
 		return pageErr(400, "Unknown application", "The application that sent you here is not registered.", fmt.Errorf("client %q: %w", clientID, storage.ErrNotFound))
 	}

@@ -117,15 +117,23 @@ func (b *Broker) postLogoutToken(ctx context.Context, uri, tok string) (int, err
 // before checking a receiver; the CLI calls it before exiting; serve on
 // shutdown.
 func (b *Broker) WaitLogoutDeliveries(ctx context.Context) error {
+	if err := waitGroup(ctx, &b.bc.wg); err != nil {
+		return fmt.Errorf("wait for back-channel logout deliveries: %w", err)
+	}
+	return nil
+}
+
+// waitGroup waits for wg, or returns ctx's cause when ctx ends first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})
 	go func() {
-		b.bc.wg.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("wait for back-channel logout deliveries: %w", context.Cause(ctx))
+		return context.Cause(ctx)
 	}
 }

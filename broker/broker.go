@@ -75,6 +75,14 @@ type Options struct {
 	HTTPClient *http.Client
 	// JWKSCacheTTL is how long a fetched client JWKS is used; default 5m.
 	JWKSCacheTTL time.Duration
+	// ClientCacheTTL is how long a client read for client authentication
+	// or an authorization request is reused before it is read again (see
+	// DefaultClientCacheTTL); 0 reads it on every request.
+	ClientCacheTTL time.Duration
+	// BatchTokenEvents writes token.issued audit events in the background,
+	// batched, instead of in the request (broker/eventqueue.go); the caller
+	// then calls WaitEvents before closing the store.
+	BatchTokenEvents bool
 
 	// BackchannelAttempts is how many times a logout token is POSTed to a
 	// client that fails (network error, 5xx, 408, 429); default 4.
@@ -118,6 +126,8 @@ type Broker struct {
 	refresh  refreshPolicy
 	http     *http.Client
 	jwks     *jwksCache
+	clients  *clientCache
+	events   *eventQueue
 	bc       *backchannel
 	upstream UpstreamLogout
 	fed      Federation
@@ -203,6 +213,8 @@ func New(o Options) (*Broker, error) {
 		ttl = 5 * time.Minute
 	}
 	b.jwks = &jwksCache{ttl: ttl, entries: map[string]jwksEntry{}}
+	b.events = &eventQueue{on: o.BatchTokenEvents}
+	b.clients = &clientCache{ttl: max(o.ClientCacheTTL, 0), entries: map[string]clientEntry{}}
 	return b, nil
 }
 

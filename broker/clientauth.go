@@ -71,6 +71,10 @@ const (
 // PathRevoke): its URL is an accepted assertion audience. It returns the
 // client and the method it used.
 func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials, form url.Values, endpoint string) (storage.Client, string, *oauth2.Error) {
+	// A code is single use: its exchange reads the client from the store,
+	// not the client cache, so that a durable-store outage refuses it (503)
+	// before the code is taken, as without the cache.
+	cached := endpoint != PathToken || form.Get("grant_type") != oauth2.GrantTypeAuthorizationCode
 	assertionType, assertion := form.Get("client_assertion_type"), form.Get("client_assertion")
 	if assertionType != "" || assertion != "" {
 		if cc.Basic || cc.FormSecretOK {
@@ -80,7 +84,7 @@ func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials, f
 		if formID == "" {
 			formID = form.Get("client_id")
 		}
-		c, oerr := b.authenticateAssertion(ctx, formID, assertionType, assertion, endpoint)
+		c, oerr := b.authenticateAssertion(ctx, formID, assertionType, assertion, endpoint, cached)
 		return c, AuthMethodPrivateKeyJWT, oerr
 	}
 	var id, secret, method string
@@ -96,7 +100,7 @@ func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials, f
 	default:
 		return storage.Client{}, "", oauth2.ErrInvalidClient("client authentication is required", nil)
 	}
-	client, oerr := b.loadAuthClient(ctx, id, method)
+	client, oerr := b.loadAuthClient(ctx, id, method, cached)
 	if oerr != nil {
 		return storage.Client{}, "", oerr
 	}
@@ -110,9 +114,13 @@ func (b *Broker) authenticateClient(ctx context.Context, cc ClientCredentials, f
 }
 
 // loadAuthClient loads an enabled client that may authenticate with
-// method.
-func (b *Broker) loadAuthClient(ctx context.Context, id, method string) (storage.Client, *oauth2.Error) {
-	client, err := b.store.GetClient(ctx, id)
+// method, through the client cache when cached.
+func (b *Broker) loadAuthClient(ctx context.Context, id, method string, cached bool) (storage.Client, *oauth2.Error) {
+	get := b.store.GetClient
+	if cached {
+		get = b.getClient
+	}
+	client, err := get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && client.Disabled) {
 		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client %q unknown or disabled", id))
 	}
@@ -148,7 +156,7 @@ type assertionClaims struct {
 // token endpoint or the endpoint called), expires within
 // maxAssertionLifetime, and its jti is used once. Every failure is
 // invalid_client; the reason goes to the log.
-func (b *Broker) authenticateAssertion(ctx context.Context, formID, assertionType, assertion, endpoint string) (storage.Client, *oauth2.Error) {
+func (b *Broker) authenticateAssertion(ctx context.Context, formID, assertionType, assertion, endpoint string, cached bool) (storage.Client, *oauth2.Error) {
 	fail := func(format string, args ...any) (storage.Client, *oauth2.Error) {
 		return storage.Client{}, oauth2.ErrInvalidClient("client authentication failed", fmt.Errorf("client assertion: "+format, args...))
 	}
@@ -185,7 +193,7 @@ func (b *Broker) authenticateAssertion(ctx context.Context, formID, assertionTyp
 	case formID != "" && formID != id:
 		return fail("client_id does not match the assertion's sub")
 	}
-	client, oerr := b.loadAuthClient(ctx, id, AuthMethodPrivateKeyJWT)
+	client, oerr := b.loadAuthClient(ctx, id, AuthMethodPrivateKeyJWT, cached)
 	if oerr != nil {
 		return storage.Client{}, oerr
 	}

@@ -56,7 +56,7 @@ func (b *Broker) clientCredentialsGrant(ctx context.Context, client storage.Clie
 	if err != nil {
 		return nil, oauth2.ErrServerError("", fmt.Errorf("sign access token: %w", err))
 	}
-	b.audit(ctx, storage.Event{Type: "token.issued", Actor: "client:" + client.ID, ClientID: client.ID,
+	b.auditBatched(ctx, storage.Event{Type: "token.issued", Actor: "client:" + client.ID, ClientID: client.ID,
 		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID,
 		Data: map[string]any{"grant_type": GrantTypeClientCredentials, "scope": strings.Join(scopes, " "), "jti": jti}})
 	return &oauth2.TokenResponse{

@@ -70,7 +70,7 @@ func (b *Broker) requestPage(ctx context.Context, id, binding string) (*AuthRequ
 	case err != nil:
 		return nil, storage.Client{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
-	client, err := b.store.GetClient(ctx, req.ClientID)
+	client, err := b.getClient(ctx, req.ClientID)
 	if err != nil || client.Disabled {
 		return nil, storage.Client{}, &PageError{Status: 400, Title: "Unknown application", Message: "The application that sent you here is no longer registered.", Err: err}
 	}

@@ -145,7 +145,7 @@ func (b *Broker) redeemCode(ctx context.Context, client storage.Client, form url
 	if mark.FamilyID != "" {
 		ev["refresh_family"] = mark.FamilyID
 	}
-	b.audit(ctx, storage.Event{Type: "token.issued", Actor: "client:" + client.ID, UserID: user.ID, ClientID: client.ID,
+	b.auditBatched(ctx, storage.Event{Type: "token.issued", Actor: "client:" + client.ID, UserID: user.ID, ClientID: client.ID,
 		IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: ev})
 	return resp, nil
 }

@@ -102,6 +102,16 @@ type Durable interface {
 	Close() error
 }
 
+// CounterAdder is implemented by ephemeral stores that add more than one
+// to a counter in one operation (the rate limiter's batched counts use it
+// when the store has it).
+type CounterAdder interface {
+	// IncrBy adds n (at least 1) to the counter at key and returns the new
+	// value; otherwise as Ephemeral.Incr (created at n with expiry ttl,
+	// later additions keep that expiry).
+	IncrBy(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error)
+}
+
 // Ephemeral is the store for short-lived values with a TTL. Keys are
 // opaque strings; values are bytes (the caller encodes). A value past its
 // TTL is gone for every method. Every method works on one key, so a Redis

@@ -77,7 +77,7 @@ func benchLimits(b *testing.B, eph storage.Ephemeral) broker.Limits {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{}), Lockout: lockout, Rules: rules}
+	return broker.Limits{Limiter: ratelimit.New(eph, ratelimit.Options{Batch: 32}), Lockout: lockout, Rules: rules} // Batch as serve
 }
 
 type benchAccounts struct{ db storage.Durable }
@@ -124,11 +124,12 @@ func newBenchServer(b *testing.B) *benchServer {
 	brk, err := broker.New(broker.Options{
 		Issuer: benchIssuer, Store: db, Ephemeral: eph, Sessions: session.NewStore(eph, session.Options{}), Tokens: tokens,
 		Password: local.New(benchAccounts{db}, hasher, nil), RefreshKey: refreshKey, RefreshGraceWindow: 2 * time.Second,
-		Limits: benchLimits(b, eph),
+		Limits: benchLimits(b, eph), ClientCacheTTL: broker.DefaultClientCacheTTL, BatchTokenEvents: true,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = brk.WaitEvents(context.WithoutCancel(ctx)) }) // before the store closes
 	md, err := broker.NewMetadata(benchIssuer, km.Algorithms())
 	if err != nil {
 		b.Fatal(err)

@@ -118,7 +118,15 @@ func run() error {
 	}
 	e.ccAuth = basic(e.creds.CCClient, e.creds.CCSecret)
 	e.appAuth = basic(e.creds.AppClient, e.creds.AppSecret)
+	e.fedAuth = basic(e.creds.Upstream.AppClient, e.creds.Upstream.AppSecret)
 	srv := server{pid: o.pid}
+	if u := e.creds.Upstream; u.Addr != "" {
+		op, err := startUpstream(u.Addr, u.ClientID, u.ClientSecret)
+		if err != nil {
+			return err
+		}
+		defer op.close()
+	}
 
 	rep := report{Label: o.label, Base: o.base, Concurrency: o.concurrency, Duration: o.duration.String(),
 		Fraction: o.fraction, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: machineCPUs(), CPU: cpuModel(),

@@ -30,6 +30,17 @@ type creds struct {
 	// parameters (load cheaphash), so a login costs what it costs
 	// without the password hash.
 	FastUsers []string `json:"fast_users"`
+	// Upstream is the OpenID provider the driver serves itself for the
+	// federated login scenario, and the connector that points at it.
+	Upstream struct {
+		Addr         string `json:"addr"` // 127.0.0.1:port
+		Connector    string `json:"connector"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		// AppClient may sign in only through the upstream.
+		AppClient string `json:"app_client"`
+		AppSecret string `json:"app_secret"`
+	} `json:"upstream"`
 }
 
 // env is what every scenario needs.
@@ -39,8 +50,12 @@ type env struct {
 	creds      creds
 	ccAuth     string // Authorization header value
 	appAuth    string
+	fedAuth    string
 	nextUser   atomic.Uint64
 }
+
+// upstreamConn is a connection to the driver's own upstream OP.
+func (e *env) upstreamConn() *conn { return newConn(e.creds.Upstream.Addr, e.creds.Upstream.Addr) }
 
 func basic(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
@@ -198,6 +213,20 @@ func scenarios() []*scenario {
 				}), nil
 			},
 		},
+		{
+			name: "login_federated", unit: "login", requests: 4, signs: 2, verifies: 1, target: ">= 300/s",
+			steps: []string{"GET /authorize", "GET /login", "GET /callback", "POST /token"},
+			newWorker: func(e *env) (worker, error) {
+				if e.creds.Upstream.Addr == "" {
+					return nil, errors.New("no upstream in -creds (bench/run.sh configures one)")
+				}
+				c, up := e.conn(), e.upstreamConn()
+				return workerFunc(func(rec *stepTimes) error {
+					_, err := federatedLogin(e, c, up, rec)
+					return err
+				}), nil
+			},
+		},
 	}
 }
 
@@ -251,35 +280,11 @@ func random(n int) string {
 // redirect back with the code, and the app's code exchange.
 func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	clear(c.cookies)
-	verifier := random(32)
-	sum := sha256.Sum256([]byte(verifier))
-	state, nonce := random(12), random(12)
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {e.creds.AppClient}, "redirect_uri": {e.creds.RedirectURI},
-		"scope": {"openid profile email offline_access"}, "state": {state}, "nonce": {nonce},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	step := func(i int, t0 time.Time) {
-		if rec != nil {
-			rec.d[i] = time.Since(t0)
-		}
-	}
+	a := newAuthorization(e.creds.AppClient, e.appAuth, e.creds.RedirectURI)
+	step := rec.timer()
 
-	t0 := time.Now()
-	resp, err := c.do(&request{method: "GET", path: "/authorize?" + q.Encode(), cookies: true, wantBody: true})
-	step(0, t0)
-	if err := expect("GET /authorize", resp, err, 303); err != nil {
-		return tokenResponse{}, err
-	}
-	loginPath, ok := strings.CutPrefix(resp.location, e.base)
-	if !strings.HasPrefix(loginPath, "/login?") {
-		return tokenResponse{}, fmt.Errorf("GET /authorize: redirected to %q, not the login page (%v)", resp.location, ok)
-	}
-
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "GET", path: loginPath, cookies: true, wantBody: true})
-	step(1, t0)
-	if err := expect("GET /login", resp, err, 200); err != nil {
+	resp, err := a.begin(e, c, step, 200)
+	if err != nil {
 		return tokenResponse{}, err
 	}
 	form := url.Values{}
@@ -292,27 +297,77 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 	form.Set("username", e.user(fast))
 	form.Set("password", e.creds.Password)
 
-	t0 = time.Now()
+	t0 := time.Now()
 	resp, err = c.do(&request{method: "POST", path: "/login", cookies: true, wantBody: true, body: []byte(form.Encode())})
 	step(2, t0)
 	if err := expect("POST /login", resp, err, 303); err != nil {
 		return tokenResponse{}, err
 	}
-	cb, err := url.Parse(resp.location)
-	if err != nil || !strings.HasPrefix(resp.location, e.creds.RedirectURI+"?") {
-		return tokenResponse{}, fmt.Errorf("POST /login: redirected to %q, not the app", resp.location)
+	return a.redeem(c, "POST /login", resp.location, func(t0 time.Time) { step(3, t0) })
+}
+
+// authorization is one authorization code + PKCE request of an app.
+type authorization struct {
+	client, auth, redirectURI string
+	verifier, state, nonce    string
+}
+
+func newAuthorization(client, auth, redirectURI string) *authorization {
+	return &authorization{client: client, auth: auth, redirectURI: redirectURI,
+		verifier: random(32), state: random(12), nonce: random(12)}
+}
+
+// path is the /authorize request (PKCE S256).
+func (a *authorization) path() string {
+	sum := sha256.Sum256([]byte(a.verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {a.client}, "redirect_uri": {a.redirectURI},
+		"scope": {"openid profile email offline_access"}, "state": {a.state}, "nonce": {a.nonce},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	return "/authorize?" + q.Encode()
+}
+
+// begin sends the browser to /authorize and follows its redirect to the
+// login step, which must answer loginStatus (steps 0 and 1).
+func (a *authorization) begin(e *env, c *conn, step func(int, time.Time), loginStatus int) (response, error) {
+	t0 := time.Now()
+	resp, err := c.do(&request{method: "GET", path: a.path(), cookies: true, wantBody: true})
+	step(0, t0)
+	if err := expect("GET /authorize", resp, err, 303); err != nil {
+		return response{}, err
+	}
+	loginPath, ok := strings.CutPrefix(resp.location, e.base)
+	if !strings.HasPrefix(loginPath, "/login?") {
+		return response{}, fmt.Errorf("GET /authorize: redirected to %q, not the login step (%v)", resp.location, ok)
+	}
+	t0 = time.Now()
+	resp, err = c.do(&request{method: "GET", path: loginPath, cookies: true, wantBody: true})
+	step(1, t0)
+	if err := expect("GET /login", resp, err, loginStatus); err != nil {
+		return response{}, err
+	}
+	return resp, nil
+}
+
+// redeem takes the code from the redirect to the app (location, the answer
+// to what) and exchanges it as the app does; timed is called with the
+// exchange's start when it has its answer.
+func (a *authorization) redeem(c *conn, what, location string, timed func(time.Time)) (tokenResponse, error) {
+	cb, err := url.Parse(location)
+	if err != nil || !strings.HasPrefix(location, a.redirectURI+"?") {
+		return tokenResponse{}, fmt.Errorf("%s: redirected to %q, not the app", what, location)
 	}
 	code := cb.Query().Get("code")
-	if code == "" || cb.Query().Get("state") != state {
-		return tokenResponse{}, fmt.Errorf("POST /login: callback without code or with another state: %s", cb.RawQuery)
+	if code == "" || cb.Query().Get("state") != a.state {
+		return tokenResponse{}, fmt.Errorf("%s: callback without code or with another state: %s", what, cb.RawQuery)
 	}
-
-	t0 = time.Now()
-	resp, err = c.do(&request{method: "POST", path: "/token", wantBody: true,
-		header: [][2]string{{"Authorization", e.appAuth}},
+	t0 := time.Now()
+	resp, err := c.do(&request{method: "POST", path: "/token", wantBody: true,
+		header: [][2]string{{"Authorization", a.auth}},
 		body: []byte(url.Values{"grant_type": {"authorization_code"}, "code": {code},
-			"redirect_uri": {e.creds.RedirectURI}, "code_verifier": {verifier}}.Encode())})
-	step(3, t0)
+			"redirect_uri": {a.redirectURI}, "code_verifier": {a.verifier}}.Encode())})
+	timed(t0)
 	if err := expect("POST /token (code)", resp, err, 200); err != nil {
 		return tokenResponse{}, err
 	}
@@ -321,6 +376,15 @@ func login(e *env, c *conn, rec *stepTimes, fast bool) (tokenResponse, error) {
 		return tokenResponse{}, fmt.Errorf("POST /token (code): %v: %s", err, resp.body)
 	}
 	return t, nil
+}
+
+// timer records step i's latency from t0 (nothing when rec is nil).
+func (rec *stepTimes) timer() func(i int, t0 time.Time) {
+	return func(i int, t0 time.Time) {
+		if rec != nil {
+			rec.d[i] = time.Since(t0)
+		}
+	}
 }
 
 // jwtAlg is the alg of a compact JWS's header.

@@ -180,6 +180,15 @@ type nopCloser struct{ storage.Ephemeral }
 
 func (nopCloser) Close() error { return nil }
 
+// IncrBy passes the SQL ephemeral store's storage.CounterAdder through.
+func (n nopCloser) IncrBy(ctx context.Context, key string, by int64, ttl time.Duration) (int64, error) {
+	a, ok := n.Ephemeral.(storage.CounterAdder)
+	if !ok {
+		return 0, errors.New("ephemeral store: IncrBy not supported")
+	}
+	return a.IncrBy(ctx, key, by, ttl)
+}
+
 // keyManager opens the signing keys (creating them on first use).
 func (a *app) keyManager(ctx context.Context) (*keys.Manager, error) {
 	k := a.cfg.Keys

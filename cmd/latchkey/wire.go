@@ -85,6 +85,8 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 		RefreshGraceWindow: t.RefreshGraceWindow,
 		RefreshIdleTTL:     t.RefreshIdleTTL,
 		RefreshAbsoluteTTL: t.RefreshAbsoluteTTL,
+		ClientCacheTTL:     broker.DefaultClientCacheTTL,
+		BatchTokenEvents:   true,
 		HTTPClient: httpclient.New(httpclient.Options{
 			Timeout: o.Timeout, MaxBodyBytes: o.MaxBodyBytes.Int64(), AllowedNetworks: o.AllowedNetworks, Logger: a.log,
 		}),
@@ -92,6 +94,10 @@ func (a *app) newBroker(km *keys.Manager, hasher *local.Hasher, conns *broker.Co
 		Logger: a.log,
 	})
 }
+
+// tokenLimitBatch is how many events of one key a fail-open rate limit
+// counts in process before adding them to the shared store.
+const tokenLimitBatch = 32
 
 // brokerLimits builds the rate limits and the lockout from limits.* over
 // the ephemeral store, so every replica shares them.
@@ -115,7 +121,12 @@ func (a *app) brokerLimits() (broker.Limits, error) {
 		return broker.Limits{}, fmt.Errorf("limits: %w", err)
 	}
 	opts := ratelimit.Options{Clock: a.clock, Logger: a.log}
-	out := broker.Limits{Limiter: ratelimit.New(a.eph, opts), Rules: rules}
+	// Fail-open rules (the token endpoint's) count in batches
+	// (internal/ratelimit/batch.go): one store write per tokenLimitBatch
+	// grants of a busy client instead of one per grant.
+	batched := opts
+	batched.Batch = tokenLimitBatch
+	out := broker.Limits{Limiter: ratelimit.New(a.eph, batched), Rules: rules}
 	if l.Lockout.Threshold > 0 {
 		lo, err := ratelimit.NewLockout(a.eph, ratelimit.LockoutPolicy{
 			Threshold: l.Lockout.Threshold, Base: l.Lockout.BaseDelay, Max: l.Lockout.MaxDelay, QuietPeriod: l.Lockout.QuietPeriod,

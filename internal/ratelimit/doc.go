@@ -30,7 +30,11 @@
 //
 // Each Allow is one Incr, plus one Get of the previous window's counter
 // when the current count alone does not already refuse; both touch one key
-// each, so a Redis Cluster can spread them.
+// each, so a Redis Cluster can spread them. An ended window's count is
+// final once the current window has run for a quarter of its length (at
+// most 2 s; calls that computed their window just before the boundary and
+// replicas with lagging clocks have landed by then): from that point the
+// Limiter keeps it in process, so a busy key costs one round trip per call.
 //
 // # Keys
 //

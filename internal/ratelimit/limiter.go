@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/latchkeyid/latchkey/internal/clock"
@@ -26,6 +27,13 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives store failures of fail-open rules. Nil discards.
 	Logger *slog.Logger
+	// Batch, when above 1, lets fail-open rules count up to Batch events
+	// of a key in process before adding them to the store at once, and
+	// BatchInterval (default 100ms) bounds how long they wait (batch.go
+	// says how far that lets replicas exceed a limit). It takes effect
+	// when the store implements storage.CounterAdder.
+	Batch         int
+	BatchInterval time.Duration
 }
 
 func (o Options) clock() clock.Clock {
@@ -48,12 +56,41 @@ type Limiter struct {
 	store storage.Ephemeral
 	clock clock.Clock
 	log   *slog.Logger
+
+	// closed remembers counts of windows that have ended (see
+	// previousCount), by windowKey.
+	mu     sync.Mutex
+	closed map[string]int64
+
+	// batching of fail-open rules (batch.go)
+	adder         storage.CounterAdder
+	batch         int
+	batchInterval time.Duration
+	batches       map[string]*batchEntry
 }
 
 // New returns a Limiter keeping its counters in store.
 func New(store storage.Ephemeral, o Options) *Limiter {
-	return &Limiter{store: store, clock: o.clock(), log: o.logger()}
+	l := &Limiter{store: store, clock: o.clock(), log: o.logger(), closed: map[string]int64{}}
+	if a, ok := store.(storage.CounterAdder); ok && o.Batch > 1 {
+		l.adder, l.batch, l.batchInterval, l.batches = a, o.Batch, o.BatchInterval, map[string]*batchEntry{}
+		if l.batchInterval <= 0 {
+			l.batchInterval = 100 * time.Millisecond
+		}
+	}
+	return l
 }
+
+// maxClosedCounts bounds the remembered counts of ended windows; when full
+// the memory is emptied (and counts are read from the store again).
+const maxClosedCounts = 4096
+
+// settleTime is how long into a window the previous window's count may
+// still grow: calls that computed their window just before the boundary,
+// and replicas whose clocks lag. After it the count is final and kept in
+// process, so a busy key costs one store round trip per call (the Incr),
+// not two.
+func settleTime(w int64) int64 { return min(w/4, int64(2*time.Second)) }
 
 // Decision is Allow's answer.
 type Decision struct {
@@ -101,6 +138,9 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	idx := floorDiv(t, w)
 	e := t - idx*w // elapsed in the current window, 0 <= e < w
 	hashed := hashKey(key)
+	if rule.FailOpen && l.adder != nil {
+		return l.allowBatched(ctx, l.adder, rule, hashed, w, t, idx, e)
+	}
 
 	// The counter of window idx is read as "previous" during window
 	// idx+1, so it lives until that window ends.
@@ -108,11 +148,17 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 	if err != nil {
 		return l.storeFailed(ctx, rule, fmt.Errorf("count: %w", err))
 	}
+	return l.decide(ctx, rule, hashed, n, w, idx, e)
+}
+
+// decide answers for an event that made window idx's count n, at elapsed
+// e into the window, weighing in the previous window's count.
+func (l *Limiter) decide(ctx context.Context, rule Rule, hashed string, n, w, idx, e int64) (Decision, error) {
 	limit := int64(rule.Limit)
 	if n > limit {
 		return Decision{RetryAfter: retryNextWindow(n, limit, w, e)}, nil
 	}
-	p, err := l.count(ctx, windowKey(rule.Name, hashed, idx-1))
+	p, err := l.previousCount(ctx, windowKey(rule.Name, hashed, idx-1), e >= settleTime(w))
 	if err != nil {
 		return l.storeFailed(ctx, rule, fmt.Errorf("read previous window: %w", err))
 	}
@@ -122,6 +168,31 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (Decision, e
 		return Decision{Allowed: true, Remaining: int(limit - n - int64(carried))}, nil
 	}
 	return Decision{RetryAfter: retryAfter(n, p, limit, w, e)}, nil
+}
+
+// previousCount is the count of an ended window: read from the store, or,
+// once the window has settled, from the process's memory of an earlier
+// read (no call can add to an ended window after that).
+func (l *Limiter) previousCount(ctx context.Context, key string, settled bool) (int64, error) {
+	if settled {
+		l.mu.Lock()
+		p, ok := l.closed[key]
+		l.mu.Unlock()
+		if ok {
+			return p, nil
+		}
+	}
+	p, err := l.count(ctx, key)
+	if err != nil || !settled {
+		return p, err
+	}
+	l.mu.Lock()
+	if len(l.closed) >= maxClosedCounts {
+		clear(l.closed)
+	}
+	l.closed[key] = p
+	l.mu.Unlock()
+	return p, nil
 }
 
 // count reads a window counter; a missing one is 0.

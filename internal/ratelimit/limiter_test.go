@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/internal/ratelimit"
+	"github.com/latchkeyid/latchkey/storage"
 )
 
 // step is one Allow call after moving the fake clock by advance.
@@ -470,5 +471,54 @@ func TestRetryAfterSeconds(t *testing.T) {
 		if got := tc.d.RetryAfterSeconds(); got != tc.want {
 			t.Errorf("%+v.RetryAfterSeconds() = %d, want %d", tc.d, got, tc.want)
 		}
+	}
+}
+
+// getCounter counts the Gets that reach the store.
+type getCounter struct {
+	storage.Ephemeral
+	mu   sync.Mutex
+	gets int
+}
+
+func (g *getCounter) Get(ctx context.Context, key string) ([]byte, error) {
+	g.mu.Lock()
+	g.gets++
+	g.mu.Unlock()
+	return g.Ephemeral.Get(ctx, key)
+}
+
+// TestPreviousWindowReadOnceSettled: the previous window's count is read
+// from the store on every call until the current window has run for its
+// settle time (a quarter of the window, at most 2 s); after that once, and
+// the decisions are the same as with a read every time.
+func TestPreviousWindowReadOnceSettled(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	store := &getCounter{Ephemeral: openSQLite(t, clk)}
+	l := ratelimit.New(store, ratelimit.Options{Clock: clk})
+	rule := ratelimit.Rule{Name: "t.settle", Limit: 10, Window: 10 * time.Second}
+	allow := func(want ratelimit.Decision) {
+		t.Helper()
+		d, err := l.Allow(t.Context(), rule, "k")
+		if err != nil || d != want {
+			t.Fatalf("Allow = %+v, %v; want %+v", d, err, want)
+		}
+	}
+	for i := range 4 {
+		allow(allowed(9 - i)) // window k, e = 0: count 1..4
+	}
+	clk.Advance(10*time.Second + time.Second) // window k+1, e = 1s < 2s settle
+	allow(allowed(10 - 1 - 4))                // 4·9/10 = 3.6, carried 4
+	allow(allowed(10 - 2 - 4))
+	if store.gets != 6 {
+		t.Fatalf("gets before settling = %d, want 6 (one per call)", store.gets)
+	}
+	clk.Advance(2 * time.Second) // e = 3s: 4·7/10 = 2.8, carried 3
+	allow(allowed(10 - 3 - 3))
+	allow(allowed(10 - 4 - 3))
+	clk.Advance(4 * time.Second) // e = 7s: 4·3/10 = 1.2, carried 2
+	allow(allowed(10 - 5 - 2))
+	if store.gets != 7 {
+		t.Fatalf("gets after settling = %d, want 7 (one more, then none)", store.gets)
 	}
 }

@@ -65,6 +65,7 @@ func RunEphemeral(t *testing.T, open func(t *testing.T) storage.Ephemeral) {
 		{"CreateConcurrent", ephTestCreateConcurrent},
 		{"CompareAndSwapConcurrent", ephTestCASConcurrent},
 		{"IncrConcurrent", ephTestIncrConcurrent},
+		{"IncrBy", ephTestIncrBy},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -635,4 +636,44 @@ func ephTestIncrConcurrent(t *testing.T, s storage.Ephemeral, key func(string) s
 		t.Fatalf("Incr after %d concurrent increments = %d, want %d", total, got, total+1)
 	}
 	ephWantTTL(t, s, k, ephLongTTL/2, ephLongTTL)
+}
+
+// ephTestIncrBy: a store that implements storage.CounterAdder adds n at
+// once, on the same counters as Incr, keeping the first expiry.
+func ephTestIncrBy(t *testing.T, s storage.Ephemeral, key func(string) string) {
+	a, ok := s.(storage.CounterAdder)
+	if !ok {
+		t.Skip("the store does not implement storage.CounterAdder")
+	}
+	ctx := t.Context()
+	add := func(k string, n int64, ttl time.Duration) int64 {
+		t.Helper()
+		got, err := a.IncrBy(ctx, k, n, ttl)
+		if err != nil {
+			t.Fatalf("IncrBy(%q, %d): %v", k, n, err)
+		}
+		return got
+	}
+	k := key("by")
+	if got := add(k, 5, ephLongTTL); got != 5 {
+		t.Fatalf("IncrBy 5 on a new counter = %d, want 5", got)
+	}
+	if got := ephIncr(t, s, k, time.Hour); got != 6 {
+		t.Fatalf("Incr after IncrBy 5 = %d, want 6", got)
+	}
+	if got := add(k, 1, time.Hour); got != 7 {
+		t.Fatalf("IncrBy 1 = %d, want 7", got)
+	}
+	if got := add(k, 30, 10*time.Second); got != 37 {
+		t.Fatalf("IncrBy 30 = %d, want 37", got)
+	}
+	ephWantTTL(t, s, k, ephLongTTL/2, ephLongTTL)
+	if _, err := a.IncrBy(ctx, key("zero"), 0, ephLongTTL); err == nil {
+		t.Fatal("IncrBy 0: no error")
+	}
+	v := key("text")
+	ephPut(t, s, v, []byte("not a number"), ephLongTTL)
+	if _, err := a.IncrBy(ctx, v, 2, ephLongTTL); err == nil {
+		t.Fatal("IncrBy on a value that is not a counter: no error")
+	}
 }

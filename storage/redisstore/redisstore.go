@@ -250,6 +250,35 @@ end
 return n
 `)
 
+// incrByScript is incrScript adding ARGV[2].
+var incrByScript = redis.NewScript(`
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if n == tonumber(ARGV[2]) or redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+var _ storage.CounterAdder = (*Store)(nil)
+
+// IncrBy implements storage.CounterAdder with a Lua script.
+func (s *Store) IncrBy(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
+	if err := checkTTL("incr", ttl); err != nil {
+		return 0, err
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("redisstore: incr: add %d: want at least 1", n)
+	}
+	if n == 1 {
+		return s.Incr(ctx, key, ttl)
+	}
+	total, err := incrByScript.Run(ctx, s.c, []string{s.key(key)}, millis(ttl), n).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: incr: %w", err)
+	}
+	return total, nil
+}
+
 // Incr implements storage.Ephemeral with a Lua script.
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
 	if err := checkTTL("incr", ttl); err != nil {

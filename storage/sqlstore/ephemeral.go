@@ -208,15 +208,16 @@ func (e *Ephemeral) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// incrSQL is one upsert per dialect: $1 key, $2 the value "1", $3 the
-// expiry of a new window, $4 now. An absent or expired row starts a new
-// window at 1; a live one is incremented and keeps its expiry. A live row
+// incrSQL is one upsert per dialect: $1 key, $2 the value n as decimal
+// text, $3 the expiry of a new window, $4 now, $5 n. An absent or expired
+// row starts a new window at n; a live one is incremented by n and keeps
+// its expiry. A live row
 // that does not hold a decimal counter is left alone and returns no row.
 var incrSQL = map[string]string{
 	DialectSQLite: `INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET
 			value = CASE WHEN ephemeral.expires_at <= $4 THEN excluded.value
-				ELSE CAST(CAST(CAST(CAST(ephemeral.value AS TEXT) AS INTEGER) + 1 AS TEXT) AS BLOB) END,
+				ELSE CAST(CAST(CAST(CAST(ephemeral.value AS TEXT) AS INTEGER) + $5 AS TEXT) AS BLOB) END,
 			expires_at = CASE WHEN ephemeral.expires_at <= $4 THEN excluded.expires_at ELSE ephemeral.expires_at END
 		WHERE ephemeral.expires_at <= $4
 			OR (length(ephemeral.value) BETWEEN 1 AND 18 AND CAST(ephemeral.value AS TEXT) NOT GLOB '*[^0-9]*')
@@ -224,7 +225,7 @@ var incrSQL = map[string]string{
 	DialectPostgres: `INSERT INTO ephemeral (key, value, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (key) DO UPDATE SET
 			value = CASE WHEN ephemeral.expires_at <= $4 THEN excluded.value
-				ELSE convert_to((encode(ephemeral.value, 'escape')::bigint + 1)::text, 'UTF8') END,
+				ELSE convert_to((encode(ephemeral.value, 'escape')::bigint + $5::bigint)::text, 'UTF8') END,
 			expires_at = CASE WHEN ephemeral.expires_at <= $4 THEN excluded.expires_at ELSE ephemeral.expires_at END
 		WHERE ephemeral.expires_at <= $4 OR encode(ephemeral.value, 'escape') ~ '^[0-9]{1,18}$'
 		RETURNING value`,
@@ -234,8 +235,18 @@ var incrSQL = map[string]string{
 // counter is created at 1 with expiry ttl; later increments keep that
 // expiry (a fixed window). The value is the decimal text, as in Redis.
 func (e *Ephemeral) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	return e.IncrBy(ctx, key, 1, ttl)
+}
+
+var _ storage.CounterAdder = (*Ephemeral)(nil)
+
+// IncrBy adds n (at least 1) to the counter at key, like Incr.
+func (e *Ephemeral) IncrBy(ctx context.Context, key string, n int64, ttl time.Duration) (int64, error) {
 	if err := checkTTL(ttl); err != nil {
 		return 0, fmt.Errorf("ephemeral incr: %w", err)
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("ephemeral incr: add %d: want at least 1", n)
 	}
 	s := e.s
 	now := s.c.clock.Now()
@@ -246,7 +257,7 @@ func (e *Ephemeral) Incr(ctx context.Context, key string, ttl time.Duration) (in
 	err := s.write(ctx, func(ctx context.Context, q querier) error {
 		v, counter = nil, false
 		err := q.QueryRowContext(ctx, incrSQL[s.c.dialect],
-			key, []byte("1"), s.timeArg(now.Add(ttl)), s.timeArg(now)).Scan(&v)
+			key, []byte(strconv.FormatInt(n, 10)), s.timeArg(now.Add(ttl)), s.timeArg(now), n).Scan(&v)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -259,11 +270,11 @@ func (e *Ephemeral) Incr(ctx context.Context, key string, ttl time.Duration) (in
 	if !counter {
 		return 0, errors.New("ephemeral incr: the key holds a value that is not a counter")
 	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
+	total, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("ephemeral incr: stored counter: %w", err)
 	}
-	return n, nil
+	return total, nil
 }
 
 // TTL returns the time left on key; storage.ErrNotFound if missing or
