@@ -103,6 +103,9 @@ type EventFilter struct {
 	Type   string
 	UserID string
 	Limit  int
+	// After, an event id, keeps only the events listed after that one
+	// (a cursor); an unknown id selects nothing.
+	After string
 }
 
 // Consent records the scopes a user granted a (third-party) client.
