@@ -46,6 +46,7 @@ func newRoot(c *cli) *cobra.Command {
 		newConnectorsCmd(c),
 		newSessionsCmd(c),
 		newMFACmd(c),
+		newAPIKeysCmd(c),
 		newDemoAppCmd(c),
 		newVersionCmd(c),
 	)

@@ -64,7 +64,8 @@ func (c *cli) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil), conns)
+	hasher := local.NewHasher(local.DefaultParams, 0, 0, nil)
+	brk, err := a.newBroker(km, hasher, conns)
 	if err != nil {
 		return err
 	}
@@ -119,6 +120,20 @@ func (c *cli) serve(ctx context.Context) error {
 			served <- srv.Serve(ln)
 		}
 	}()
+	var admin *http.Server
+	if cfg.Admin.Enabled {
+		h, err := a.adminHandler(km, brk, hasher)
+		if err != nil {
+			return err
+		}
+		var addr net.Addr
+		if admin, addr, err = a.startAdmin(ctx, h); err != nil {
+			_ = srv.Close()
+			return err
+		}
+		defer admin.Close()
+		a.log.Info("admin API serving", slog.String("address", "http://"+addr.String()+"/api/v1"))
+	}
 	scheme := "http"
 	if cfg.HTTP.TLS.Enabled() {
 		scheme = "https"
@@ -144,6 +159,11 @@ func (c *cli) serve(ctx context.Context) error {
 	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", cfg.HTTP.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		if err := admin.Shutdown(sctx); err != nil {
+			a.log.Warn("admin listener drain", slog.Any("error", err))
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	Limits     Limits            `yaml:"limits" json:"limits"`
 	MFA        MFA               `yaml:"mfa" json:"mfa"`
 	Demo       Demo              `yaml:"demo" json:"demo"`
+	Admin      Admin             `yaml:"admin" json:"admin"`
 
 	// BaseDir is the directory relative paths in the file were resolved
 	// against: the config file's directory for Load, the baseDir argument
@@ -206,6 +207,16 @@ type Logging struct {
 }
 
 // Demo configures the quickstart's conveniences.
+// Admin is the admin API and console listener.
+type Admin struct {
+	// Enabled starts the admin listener with `latchkey serve`.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Listen is the admin listener's address (host:port).
+	Listen string `yaml:"listen" json:"listen"`
+	// RateLimit is the request limit per API key.
+	RateLimit LimitRule `yaml:"rateLimit" json:"rateLimit"`
+}
+
 type Demo struct {
 	// CreateUser creates the user "demo" with a random password (printed
 	// once) on the first start with an empty user table.

@@ -107,6 +107,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.outbound(&cfg.Outbound)
 	c.limits(&cfg.Limits)
 	c.mfa(&cfg.MFA)
+	c.admin(&cfg.Admin)
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())
@@ -320,6 +321,16 @@ func (c *checker) outbound(o *Outbound) {
 	c.positiveSize("outbound.maxBodyBytes", o.MaxBodyBytes)
 }
 
+// limitRule checks one rate-limit rule at path p.
+func (c *checker) limitRule(p string, r LimitRule) {
+	if r.Limit < 0 {
+		c.add(p+".limit", "must not be negative (0 turns the rule off)")
+	}
+	if r.Limit > 0 && (r.Window < time.Millisecond || r.Window > 31*24*time.Hour) {
+		c.add(p+".window", "must be between 1ms and 31d")
+	}
+}
+
 func (c *checker) limits(l *Limits) {
 	rules := []struct {
 		name string
@@ -330,13 +341,7 @@ func (c *checker) limits(l *Limits) {
 		{"registrationPerIP", l.RegistrationPerIP}, {"enrollmentPerAccount", l.EnrollmentPerAccount},
 	}
 	for _, r := range rules {
-		p := "limits." + r.name
-		if r.r.Limit < 0 {
-			c.add(p+".limit", "must not be negative (0 turns the rule off)")
-		}
-		if r.r.Limit > 0 && (r.r.Window < time.Millisecond || r.r.Window > 31*24*time.Hour) {
-			c.add(p+".window", "must be between 1ms and 31d")
-		}
+		c.limitRule("limits."+r.name, r.r)
 	}
 	lo := l.Lockout
 	if lo.Threshold < 0 {
@@ -352,6 +357,13 @@ func (c *checker) limits(l *Limits) {
 			c.add("limits.lockout.maxDelay", "must be at most 24h: a lockout is never permanent")
 		}
 	}
+}
+
+func (c *checker) admin(a *Admin) {
+	if !validHostPort(a.Listen, true) {
+		c.add("admin.listen", "%s is not host:port", c.quote("admin.listen", a.Listen))
+	}
+	c.limitRule("admin.rateLimit", a.RateLimit)
 }
 
 func validConnectorID(id string) bool {
