@@ -131,25 +131,23 @@ func New(o Options) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	_, pattern := s.mux.Handler(r)
-	if pattern == "" {
-		// The mux would answer 405 in plain text; answer a problem.
-		rec := &statusRecorder{ResponseWriter: discardWriter{h: http.Header{}}}
-		s.mux.ServeHTTP(rec, r)
-		if rec.status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", rec.Header().Get("Allow"))
+	if _, pattern := s.mux.Handler(r); pattern == BasePath+"/" {
+		var allow []string
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := s.mux.Handler(probe); p != BasePath+"/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeProblem(w, r, newProblem(http.StatusMethodNotAllowed, "method", r.Method+" is not allowed here"))
 			return
 		}
 	}
 	s.mux.ServeHTTP(w, r)
 }
-
-type discardWriter struct{ h http.Header }
-
-func (d discardWriter) Header() http.Header         { return d.h }
-func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (d discardWriter) WriteHeader(int)             {}
 
 type statusRecorder struct {
 	http.ResponseWriter

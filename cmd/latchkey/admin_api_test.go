@@ -460,3 +460,307 @@ func TestAdminAPIConnectors(t *testing.T) {
 		wantProblem(t, "test deleted", f.do(rw, "POST", "/api/v1/connectors/gh/test", nil, true), http.StatusNotFound, "not-found")
 	})
 }
+
+// TestAdminAPIUsers: create, validation, patch, disable (ends sessions),
+// enable, MFA reset, identities, sessions, delete.
+func TestAdminAPIUsers(t *testing.T) {
+	adminBackends(t, func(t *testing.T, backend string) {
+		f := newAdminFixture(t, backend, 1000)
+		ctx := t.Context()
+		rw := f.key(0, "users:*")
+
+		r := f.do(rw, "POST", "/api/v1/users", map[string]any{"username": " bad", "email": "nope", "groups": []string{""}, "colour": "red", "disabled": "yes"}, false)
+		wantProblem(t, "invalid", r, http.StatusUnprocessableEntity, "validation",
+			"colour: unknown field", "disabled: wrong type: a boolean is expected", "email: not an email address",
+			"groups[0]: must be a non-empty name without surrounding spaces", "username: no surrounding spaces or control characters")
+		wantProblem(t, "no username", f.do(rw, "POST", "/api/v1/users", map[string]any{"email": "a@example.com"}, false),
+			http.StatusUnprocessableEntity, "validation", "username: required")
+
+		r = f.do(rw, "POST", "/api/v1/users", map[string]any{"username": "alice", "email": "alice@example.com", "email_verified": true,
+			"name": "Alice", "groups": []string{"admins"}, "password": "correct horse battery"}, true)
+		want(t, "create", r, http.StatusCreated)
+		u := r.json(t)
+		id, _ := u["id"].(string)
+		if u["has_password"] != true || u["username"] != "alice" || len(id) != 32 {
+			t.Fatalf("created %s", r.body)
+		}
+		if strings.Contains(string(r.body), "argon2") || strings.Contains(string(r.body), "correct horse") {
+			t.Fatal("the response shows the password or its hash")
+		}
+		wantProblem(t, "duplicate username", f.do(rw, "POST", "/api/v1/users", map[string]any{"username": "alice"}, true), http.StatusConflict, "conflict")
+
+		r = f.do(rw, "GET", "/api/v1/users?username=alice", nil, true)
+		want(t, "find", r, http.StatusOK)
+		if !strings.Contains(string(r.body), id) {
+			t.Fatalf("find by username: %s", r.body)
+		}
+		r = f.do(rw, "PATCH", "/api/v1/users/"+id, map[string]any{"name": "Alice A.", "groups": []string{}}, true)
+		want(t, "patch", r, http.StatusOK)
+		stored, _ := f.a.db.GetUser(ctx, id)
+		if stored.Name != "Alice A." || stored.Groups != nil || stored.Email != "alice@example.com" || stored.PasswordHash == "" {
+			t.Fatalf("after patch %+v", stored)
+		}
+
+		sessions := f.a.sessionStore()
+		if _, _, err := sessions.Create(ctx, id, "local", []string{"pwd"}); err != nil {
+			t.Fatal(err)
+		}
+		_, s2, err := sessions.Create(ctx, id, "local", []string{"pwd"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = f.do(rw, "GET", "/api/v1/users/"+id+"/sessions", nil, true)
+		want(t, "sessions", r, http.StatusOK)
+		if got, _ := r.json(t)["sessions"].([]any); len(got) != 2 {
+			t.Fatalf("sessions %s", r.body)
+		}
+		want(t, "revoke one", f.do(rw, "DELETE", "/api/v1/users/"+id+"/sessions/"+s2.SID, nil, true), http.StatusNoContent)
+		wantProblem(t, "revoke it again", f.do(rw, "DELETE", "/api/v1/users/"+id+"/sessions/"+s2.SID, nil, true), http.StatusNotFound, "not-found")
+		r = f.do(rw, "POST", "/api/v1/users/"+id+"/disable", nil, true)
+		want(t, "disable", r, http.StatusOK)
+		if left, _ := sessions.ListByUser(ctx, id); len(left) != 0 || r.json(t)["disabled"] != true {
+			t.Fatalf("disable left %d sessions: %s", len(left), r.body)
+		}
+		want(t, "enable", f.do(rw, "POST", "/api/v1/users/"+id+"/enable", nil, true), http.StatusOK)
+		if _, _, err := sessions.Create(ctx, id, "local", []string{"pwd"}); err != nil {
+			t.Fatal(err)
+		}
+		r = f.do(rw, "DELETE", "/api/v1/users/"+id+"/sessions", nil, true)
+		if want(t, "revoke all", r, http.StatusOK); r.json(t)["ended"] != float64(1) {
+			t.Fatalf("revoke all: %s", r.body)
+		}
+
+		if err := f.a.db.CreateMFACredential(ctx, storage.MFACredential{ID: "m1", UserID: id, Type: "totp", Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		r = f.do(rw, "POST", "/api/v1/users/"+id+"/mfa/reset", nil, true)
+		if want(t, "mfa reset", r, http.StatusOK); r.json(t)["removed"] != float64(1) {
+			t.Fatalf("mfa reset: %s", r.body)
+		}
+
+		if err := f.a.db.CreateIdentity(ctx, storage.Identity{ConnectorID: "gh-config", Subject: "1234", UserID: id, Email: "alice@example.com",
+			ConnectorData: []byte("upstream-refresh-token")}); err != nil {
+			t.Fatal(err)
+		}
+		r = f.do(rw, "GET", "/api/v1/users/"+id+"/identities", nil, true)
+		want(t, "identities", r, http.StatusOK)
+		if !strings.Contains(string(r.body), `"subject":"1234"`) || strings.Contains(string(r.body), "connector_data") {
+			t.Fatalf("identities %s", r.body)
+		}
+		wantProblem(t, "unlink unknown", f.do(rw, "DELETE", "/api/v1/users/"+id+"/identities/gh-config/999", nil, true), http.StatusNotFound, "not-found")
+		want(t, "unlink", f.do(rw, "DELETE", "/api/v1/users/"+id+"/identities/gh-config/1234", nil, true), http.StatusNoContent)
+
+		want(t, "delete", f.do(rw, "DELETE", "/api/v1/users/"+id, nil, true), http.StatusNoContent)
+		for _, p := range []string{"", "/sessions", "/identities"} {
+			wantProblem(t, "deleted user "+p, f.do(rw, "GET", "/api/v1/users/"+id+p, nil, true), http.StatusNotFound, "not-found")
+		}
+		if strings.Contains(f.logs.String(), "correct horse") {
+			t.Fatal("the password reached the log")
+		}
+	})
+}
+
+// TestAdminAPIKeysAndAudit: signing keys list and rotate; audit events
+// filtered and paged by cursor, each page in the document's shape.
+func TestAdminAPIKeysAndAudit(t *testing.T) {
+	adminBackends(t, func(t *testing.T, backend string) {
+		f := newAdminFixture(t, backend, 1000)
+		ctx := t.Context()
+		k := f.key(0, "keys:*", "audit:read")
+		r := f.do(k, "GET", "/api/v1/keys", nil, true)
+		want(t, "list keys", r, http.StatusOK)
+		before := string(r.body)
+		r = f.do(k, "POST", "/api/v1/keys/rotate", nil, true)
+		want(t, "rotate", r, http.StatusOK)
+		if string(r.body) == before || strings.Contains(string(r.body), "PRIVATE") || strings.Contains(string(r.body), `"d"`) {
+			t.Fatalf("rotate: %s", r.body)
+		}
+		if ev, _ := f.a.db.ListEvents(ctx, storage.EventFilter{Type: "keys.rotated"}); len(ev) == 0 {
+			t.Fatal("no keys.rotated event")
+		}
+
+		for i := range 5 {
+			if err := f.a.db.AppendEvent(ctx, storage.Event{Type: "user.login.failed", UserID: fmt.Sprint("u", i%2), Time: f.clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seen []string
+		path := "/api/v1/audit/events?type=user.login.failed&limit=2"
+		for range 5 {
+			r = f.do(k, "GET", path, nil, true)
+			want(t, "page", r, http.StatusOK)
+			var page struct {
+				Events []storage.Event
+				Next   string
+			}
+			_ = json.Unmarshal(r.body, &page)
+			for _, e := range page.Events {
+				if e.Type != "user.login.failed" || slices.Contains(seen, e.ID) {
+					t.Fatalf("page has %+v", e)
+				}
+				seen = append(seen, e.ID)
+			}
+			if page.Next == "" {
+				break
+			}
+			path = page.Next
+		}
+		if len(seen) != 5 {
+			t.Fatalf("paged through %d events, want 5", len(seen))
+		}
+		r = f.do(k, "GET", "/api/v1/audit/events?user_id=u1&type=user.login.failed", nil, true)
+		if got, _ := r.json(t)["events"].([]any); len(got) != 2 {
+			t.Fatalf("user filter: %s", r.body)
+		}
+		r = f.do(k, "GET", "/api/v1/audit/events?limit=0&since=yesterday", nil, false)
+		wantProblem(t, "bad query", r, http.StatusBadRequest, "invalid-request",
+			"since: want an RFC 3339 time (2026-01-02T15:04:05Z)", "limit: want a whole number from 1 to 1000")
+	})
+}
+
+// TestAdminAPIAuth: no key, a malformed, unknown, wrong, expired, revoked
+// or rotated-out key is 401; a key without the route's scope is 403; the
+// per-key limit answers 429; uses are audited with the prefix, never the
+// key, and last use is recorded.
+func TestAdminAPIAuth(t *testing.T) {
+	adminBackends(t, func(t *testing.T, backend string) {
+		f := newAdminFixture(t, backend, 5)
+		ctx := t.Context()
+		keys := api.Keys{Store: f.a.db, Clock: f.clock}
+		read := f.key(time.Hour, "clients:read")
+		prefix := read[:13]
+
+		wantProblem(t, "no key", f.do("", "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+		r := f.do("lk_nothing", "GET", "/api/v1/clients", nil, true)
+		wantProblem(t, "malformed", r, http.StatusUnauthorized, "unauthorized")
+		if r.header.Get("WWW-Authenticate") == "" {
+			t.Fatal("no WWW-Authenticate")
+		}
+		wrong := read[:len(read)-4] + "AAAA"
+		if wrong == read {
+			wrong = read[:len(read)-4] + "BBBB"
+		}
+		wantProblem(t, "wrong secret", f.do(wrong, "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+		wantProblem(t, "unknown", f.do("lk_0000000000_"+read[14:], "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+
+		want(t, "read", f.do(read, "GET", "/api/v1/clients", nil, true), http.StatusOK)
+		rec, _ := f.a.db.GetAPIKey(ctx, prefix)
+		if !rec.LastUsedAt.Equal(f.clock.Now()) {
+			t.Fatalf("last used %v", rec.LastUsedAt)
+		}
+		wantProblem(t, "write with a read key", f.do(read, "POST", "/api/v1/clients", map[string]any{"client_id": "x", "redirect_uris": []string{"https://x.example/cb"}}, true),
+			http.StatusForbidden, "forbidden")
+		wantProblem(t, "other resource", f.do(read, "GET", "/api/v1/users", nil, true), http.StatusForbidden, "forbidden")
+		if _, err := f.a.db.GetClient(ctx, "x"); err == nil {
+			t.Fatal("a read key created a client")
+		}
+
+		// Per-key limit 5 per minute; refused requests (scope) do not
+		// count, so this key has used 1.
+		for range 4 {
+			f.do(read, "GET", "/api/v1/clients", nil, true)
+		}
+		r = f.do(read, "GET", "/api/v1/clients", nil, true)
+		wantProblem(t, "over the limit", r, http.StatusTooManyRequests, "rate-limited")
+		if r.header.Get("Retry-After") == "" {
+			t.Fatal("no Retry-After")
+		}
+		other := f.key(0, "clients:read")
+		want(t, "another key is not limited", f.do(other, "GET", "/api/v1/clients", nil, true), http.StatusOK)
+
+		f.clock.Advance(2 * time.Hour)
+		wantProblem(t, "expired", f.do(read, "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+
+		if err := keys.Revoke(ctx, other[:13], "cli"); err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, "revoked", f.do(other, "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+
+		old := f.key(0, "clients:read")
+		fresh, _, err := keys.Rotate(ctx, old[:13], 10*time.Minute, "cli")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, "old key in the overlap", f.do(old, "GET", "/api/v1/clients", nil, true), http.StatusOK)
+		want(t, "new key", f.do(fresh, "GET", "/api/v1/clients", nil, true), http.StatusOK)
+		if _, _, err := keys.Rotate(ctx, old[:13], time.Minute, "cli"); err == nil {
+			t.Fatal("a rotated key rotated again")
+		}
+		f.clock.Advance(11 * time.Minute)
+		wantProblem(t, "old key after the overlap", f.do(old, "GET", "/api/v1/clients", nil, true), http.StatusUnauthorized, "unauthorized")
+		want(t, "new key after the overlap", f.do(fresh, "GET", "/api/v1/clients", nil, true), http.StatusOK)
+
+		used, _ := f.a.db.ListEvents(ctx, storage.EventFilter{Type: "admin.api.request"})
+		denied, _ := f.a.db.ListEvents(ctx, storage.EventFilter{Type: "admin.api.denied"})
+		if len(used) < 8 || len(denied) < 5 {
+			t.Fatalf("%d use and %d denied events", len(used), len(denied))
+		}
+		if used[0].Actor != "admin:"+prefix || used[0].Data["route"] != "GET /clients" || used[0].Data["status"] != float64(200) {
+			t.Fatalf("use event %+v", used[0])
+		}
+		all, _ := f.a.db.ListEvents(ctx, storage.EventFilter{})
+		raw, _ := json.Marshal(all)
+		for _, secret := range []string{read, other, old, fresh} {
+			if strings.Contains(f.logs.String(), secret) || strings.Contains(string(raw), secret) {
+				t.Fatal("an API key reached the log or the audit table")
+			}
+			for _, b := range f.bodies {
+				if strings.Contains(b, secret) || strings.Contains(b, secret[14:]) {
+					t.Fatalf("an API key appeared in a response: %s", b)
+				}
+			}
+		}
+	})
+}
+
+// TestAdminAPIBadInput: no bad request gets a 500 (do fails on any) and
+// every answer is a problem with the right status.
+func TestAdminAPIBadInput(t *testing.T) {
+	f := newAdminFixture(t, "sqlite", 1000)
+	k := f.key(0, "clients:*", "connectors:*", "users:*")
+	tests := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		kind                            string
+	}{
+		{"not json", "POST", "/api/v1/clients", "application/json", "{", 400, "invalid-request"},
+		{"an array", "POST", "/api/v1/users", "application/json", "[1]", 400, "invalid-request"},
+		{"null", "POST", "/api/v1/connectors", "application/json", "null", 400, "invalid-request"},
+		{"form", "POST", "/api/v1/clients", "application/x-www-form-urlencoded", "client_id=x", 415, "unsupported-type"},
+		{"no type", "PATCH", "/api/v1/users/x", "", "{}", 415, "unsupported-type"},
+		{"too large", "POST", "/api/v1/clients", "application/json", `{"client_name":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "too-large"},
+		{"wrong types", "POST", "/api/v1/clients", "application/json", `{"client_id":5,"redirect_uris":"x"}`, 422, "validation"},
+		{"connector config not an object", "POST", "/api/v1/connectors", "application/json", `{"id":"a","type":"github","config":[1]}`, 422, "validation"},
+		{"unknown user", "PATCH", "/api/v1/users/nobody", "application/json", `{"name":"x"}`, 404, "not-found"},
+		{"unknown path", "GET", "/api/v1/nothing", "", "", 404, "not-found"},
+		{"wrong method", "PATCH", "/api/v1/clients", "application/json", "{}", 405, "method"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(t.Context(), tc.method, f.srv.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+k)
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			wantProblem(t, tc.name, apiResponse{status: resp.StatusCode, header: resp.Header, body: b}, tc.status, tc.kind, problemFields(b)...)
+		})
+	}
+}
+
+// problemFields returns a problem's field problems as wantProblem lists
+// them (the bad-input table checks status and type only).
+func problemFields(b []byte) []string {
+	var p api.Problem
+	_ = json.Unmarshal(b, &p)
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field+": "+e.Message)
+	}
+	return out
+}
