@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/latchkeyid/latchkey/api"
+	"github.com/latchkeyid/latchkey/api/console"
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/config"
 	"github.com/latchkeyid/latchkey/internal/httpclient"
@@ -127,6 +129,7 @@ func (c adminConnectors) Test(ctx context.Context, sc storage.Connector) error {
 type adminSessions struct {
 	*session.Store
 	brk *broker.Broker
+	db  storage.Durable
 }
 
 func (s adminSessions) EndSession(ctx context.Context, sid, actor string) (bool, error) {
@@ -137,16 +140,65 @@ func (s adminSessions) EndSessions(ctx context.Context, userID, actor string) (i
 	return s.brk.EndSessions(ctx, userID, broker.ReasonRevoked, actor)
 }
 
+// CountActive counts the active SSO sessions of every user (the
+// dashboard's number).
+func (s adminSessions) CountActive(ctx context.Context) (int, error) {
+	users, err := s.db.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range users {
+		list, err := s.ListByUser(ctx, u.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += len(list)
+	}
+	return n, nil
+}
+
+// AdminClientID is the built-in client the admin console signs in with.
+const AdminClientID = "latchkey-admin"
+
+// ensureAdminClient creates or updates the built-in admin client: public,
+// PKCE, its one redirect URI on the admin listener, managed by Latchkey
+// (read-only in the API and console like a config-file client).
+func (a *app) ensureAdminClient(ctx context.Context, redirectURI string) error {
+	now := a.clock.Now()
+	yes := true
+	want := storage.Client{ID: AdminClientID, Name: "Latchkey admin console", Public: true,
+		RedirectURIs: []string{redirectURI}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		TokenEndpointAuthMethod: "none", ApplicationType: "web", IDTokenSignedAlg: "RS256", RequirePKCE: &yes, FirstParty: &yes,
+		Audience: []string{a.cfg.Issuer}, ConfigManaged: true, CreatedAt: now, UpdatedAt: now}
+	err := a.db.UpdateClient(ctx, AdminClientID, func(old storage.Client) (storage.Client, error) {
+		next := want
+		next.CreatedAt = old.CreatedAt
+		return next, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		err = a.db.CreateClient(ctx, want)
+		if errors.Is(err, storage.ErrConflict) { // another replica, at the same moment
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("admin console client: %w", err)
+	}
+	return nil
+}
+
 // adminHandler builds the admin listener's handler: the API under
-// /api/v1.
-func (a *app) adminHandler(km api.SigningKeys, brk *broker.Broker, hasher *local.Hasher) (http.Handler, error) {
+// /api/v1 and the console under /admin, reached at baseURL.
+func (a *app) adminHandler(ctx context.Context, km api.SigningKeys, brk *broker.Broker, hasher *local.Hasher, baseURL string) (http.Handler, error) {
 	rl := a.cfg.Admin.RateLimit
+	sessions := adminSessions{Store: a.sessionStore(), brk: brk, db: a.db}
 	srv, err := api.New(api.Options{
 		Store:        a.db,
 		Clients:      adminClients{a},
 		Connectors:   newAdminConnectors(a),
 		Keys:         km,
-		Sessions:     adminSessions{Store: a.sessionStore(), brk: brk},
+		Sessions:     sessions,
 		HashPassword: hasher.Hash,
 		Limiter:      ratelimit.New(a.eph, ratelimit.Options{Clock: a.clock, Logger: a.log}),
 		RateLimit:    ratelimit.Rule{Name: "admin.apikey", Limit: rl.Limit, Window: rl.Window, FailOpen: rl.FailOpen},
@@ -157,19 +209,51 @@ func (a *app) adminHandler(km api.SigningKeys, brk *broker.Broker, hasher *local
 	if err != nil {
 		return nil, err
 	}
+	redirect := strings.TrimSuffix(baseURL, "/") + "/admin/callback"
+	if err := a.ensureAdminClient(ctx, redirect); err != nil {
+		return nil, err
+	}
+	types := make([]string, 0)
+	for name := range connectorRegistry() {
+		types = append(types, name)
+	}
+	slices.Sort(types)
+	con, err := console.New(console.Options{
+		API: srv, Store: a.db, Sessions: sessions, Ephemeral: a.eph,
+		Issuer: a.cfg.Issuer, ClientID: AdminClientID, RedirectURL: redirect,
+		AdminGroup: a.cfg.Admin.Console.Group, RequireMFA: a.cfg.Admin.Console.RequireMFA,
+		HTTPClient:     &http.Client{Timeout: a.cfg.Outbound.Timeout},
+		ConnectorTypes: types,
+		SecureCookies:  strings.HasPrefix(baseURL, "https://"),
+		Clock:          a.clock, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle(api.BasePath+"/", srv)
+	mux.Handle("/admin", con)
+	mux.Handle("/admin/", con)
 	return mux, nil
 }
 
-// startAdmin listens on admin.listen and serves h until the returned
-// server is shut down.
-func (a *app) startAdmin(ctx context.Context, h http.Handler) (*http.Server, net.Addr, error) {
-	cfg := a.cfg
-	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+// listenAdmin listens on admin.listen and returns the listener and the
+// admin base URL (admin.url, else http:// and the address).
+func (a *app) listenAdmin() (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", a.cfg.Admin.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("admin.listen: listen on %s: %w", cfg.Admin.Listen, err)
+		return nil, "", fmt.Errorf("admin.listen: listen on %s: %w", a.cfg.Admin.Listen, err)
 	}
+	base := a.cfg.Admin.URL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	return ln, strings.TrimSuffix(base, "/"), nil
+}
+
+// serveAdmin serves h on ln until the returned server is shut down.
+func (a *app) serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) *http.Server {
+	cfg := a.cfg
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -185,5 +269,5 @@ func (a *app) startAdmin(ctx context.Context, h http.Handler) (*http.Server, net
 			a.log.ErrorContext(ctx, "admin listener stopped", slog.Any("error", err))
 		}
 	}()
-	return srv, ln.Addr(), nil
+	return srv
 }

@@ -112,7 +112,7 @@ func newAdminFixture(t *testing.T, backend string, limit int) *adminFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := a.adminHandler(km, brk, hasher)
+	h, err := a.adminHandler(ctx, km, brk, hasher, "http://127.0.0.1:5557")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestAdminAPIClients(t *testing.T) {
 			ids = append(ids, c.ID)
 		}
 		slices.Sort(ids)
-		if strings.Join(ids, ",") != "from-config,shop" {
+		if strings.Join(ids, ",") != "from-config,latchkey-admin,shop" {
 			t.Fatalf("listed %v", ids)
 		}
 

@@ -122,17 +122,20 @@ func (c *cli) serve(ctx context.Context) error {
 	}()
 	var admin *http.Server
 	if cfg.Admin.Enabled {
-		h, err := a.adminHandler(km, brk, hasher)
+		aln, base, err := a.listenAdmin()
 		if err != nil {
-			return err
-		}
-		var addr net.Addr
-		if admin, addr, err = a.startAdmin(ctx, h); err != nil {
 			_ = srv.Close()
 			return err
 		}
+		h, err := a.adminHandler(ctx, km, brk, hasher, base)
+		if err != nil {
+			_ = aln.Close()
+			_ = srv.Close()
+			return err
+		}
+		admin = a.serveAdmin(ctx, aln, h)
 		defer admin.Close()
-		a.log.Info("admin API serving", slog.String("address", "http://"+addr.String()+"/api/v1"))
+		a.log.Info("admin API and console serving", slog.String("api", base+"/api/v1"), slog.String("console", base+"/admin/"))
 	}
 	scheme := "http"
 	if cfg.HTTP.TLS.Enabled() {

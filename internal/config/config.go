@@ -215,6 +215,20 @@ type Admin struct {
 	Listen string `yaml:"listen" json:"listen"`
 	// RateLimit is the request limit per API key.
 	RateLimit LimitRule `yaml:"rateLimit" json:"rateLimit"`
+	// URL is the admin listener's external base URL (the console's
+	// redirect URI is URL + "/admin/callback"); empty: http:// + the
+	// address it listens on.
+	URL string `yaml:"url" json:"url"`
+	// Console is the admin console's sign-in.
+	Console AdminConsole `yaml:"console" json:"console"`
+}
+
+// AdminConsole says who may sign in to the admin console.
+type AdminConsole struct {
+	// Group is the group an admin must be in.
+	Group string `yaml:"group" json:"group"`
+	// RequireMFA asks for acr urn:latchkey:acr:mfa and refuses less.
+	RequireMFA bool `yaml:"requireMFA" json:"requireMFA"`
 }
 
 type Demo struct {

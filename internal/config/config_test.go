@@ -1365,6 +1365,8 @@ func TestAdminSection(t *testing.T) {
 			`admin.listen: "nowhere" is not host:port`,
 			"admin.rateLimit.limit: must not be negative (0 turns the rule off)"}},
 		{"unknown key", "admin: {port: 5557}\n", []string{"admin.port: unknown key"}},
+		{"bad url and group", "admin: {url: 'https://admin.example/x', console: {group: ''}}\n", []string{
+			`admin.url: "https://admin.example/x" is not an http(s) base URL without a path`, "admin.console.group: must not be empty"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1386,5 +1388,6 @@ func TestAdminSection(t *testing.T) {
 }
 
 func defaultAdmin() Admin {
-	return Admin{Listen: "127.0.0.1:5557", RateLimit: LimitRule{Limit: 600, Window: time.Minute}}
+	return Admin{Listen: "127.0.0.1:5557", RateLimit: LimitRule{Limit: 600, Window: time.Minute},
+		Console: AdminConsole{Group: "latchkey-admins", RequireMFA: true}}
 }

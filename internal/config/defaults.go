@@ -115,6 +115,8 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	str("admin.listen", &cfg.Admin.Listen, DefaultAdminListen)
 	num("admin.rateLimit.limit", &cfg.Admin.RateLimit.Limit, 600)
 	dur("admin.rateLimit.window", &cfg.Admin.RateLimit.Window, time.Minute)
+	str("admin.console.group", &cfg.Admin.Console.Group, "latchkey-admins")
+	boolean("admin.console.requireMFA", &cfg.Admin.Console.RequireMFA, true)
 
 	mfaDefaults(&cfg.MFA)
 	str("logging.level", &cfg.Logging.Level, "info")

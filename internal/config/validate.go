@@ -364,6 +364,15 @@ func (c *checker) admin(a *Admin) {
 		c.add("admin.listen", "%s is not host:port", c.quote("admin.listen", a.Listen))
 	}
 	c.limitRule("admin.rateLimit", a.RateLimit)
+	if a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			c.add("admin.url", "%s is not an http(s) base URL without a path", c.quote("admin.url", a.URL))
+		}
+	}
+	if a.Console.Group == "" {
+		c.add("admin.console.group", "must not be empty")
+	}
 }
 
 func validConnectorID(id string) bool {
