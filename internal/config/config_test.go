@@ -1353,7 +1353,7 @@ func TestAdminSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := defaultAdmin();  !reflect.DeepEqual(cfg.Admin, want) {
+	if want := defaultAdmin(); !reflect.DeepEqual(cfg.Admin, want) {
 		t.Fatalf("admin defaults = %+v, want %+v", cfg.Admin, want)
 	}
 	tests := []struct {
