@@ -405,7 +405,8 @@ func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-type sessionView struct {
+// SessionView is an SSO session as the API and the CLI show it.
+type SessionView struct {
 	SID            string    `json:"sid"`
 	CreatedAt      time.Time `json:"created_at"`
 	AuthTime       time.Time `json:"auth_time"`
@@ -416,7 +417,8 @@ type sessionView struct {
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
 }
 
-func viewSession(x session.Session) sessionView {
+// ViewSession describes a session (lists are never null).
+func ViewSession(x session.Session) SessionView {
 	clients, amr := x.Clients, x.AMR
 	if clients == nil {
 		clients = []string{}
@@ -424,7 +426,7 @@ func viewSession(x session.Session) sessionView {
 	if amr == nil {
 		amr = []string{}
 	}
-	return sessionView{SID: x.SID, CreatedAt: x.CreatedAt, AuthTime: x.AuthTime, ConnectorID: x.ConnectorID,
+	return SessionView{SID: x.SID, CreatedAt: x.CreatedAt, AuthTime: x.AuthTime, ConnectorID: x.ConnectorID,
 		AMR: amr, Clients: clients, IdleExpiry: x.IdleExpiry, AbsoluteExpiry: x.AbsoluteExpiry}
 }
 
@@ -440,9 +442,9 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	out := make([]sessionView, 0, len(list))
+	out := make([]SessionView, 0, len(list))
 	for _, x := range list {
-		out = append(out, viewSession(x))
+		out = append(out, ViewSession(x))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }

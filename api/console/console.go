@@ -128,24 +128,28 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("GET /admin/login", c.login)
 	c.mux.HandleFunc("GET /admin/callback", c.callback)
 	c.mux.Handle("POST /admin/logout", c.auth(c.logout))
-	c.mux.Handle("GET /admin/{$}", c.auth(c.dashboard))
-	c.mux.Handle("GET /admin/clients", c.auth(c.clients))
-	c.mux.Handle("POST /admin/clients", c.auth(c.createClient))
-	c.mux.Handle("POST /admin/clients/{id}/secret", c.auth(c.clientSecret))
-	c.mux.Handle("POST /admin/clients/{id}/delete", c.auth(c.deleteClient))
-	c.mux.Handle("GET /admin/connectors", c.auth(c.connectors))
-	c.mux.Handle("POST /admin/connectors", c.auth(c.createConnector))
-	c.mux.Handle("POST /admin/connectors/{id}/test", c.auth(c.testConnector))
-	c.mux.Handle("POST /admin/connectors/{id}/delete", c.auth(c.deleteConnector))
-	c.mux.Handle("GET /admin/users", c.auth(c.users))
-	c.mux.Handle("GET /admin/users/{id}", c.auth(c.user))
-	c.mux.Handle("POST /admin/users/{id}/disable", c.auth(c.userAction("disable", "disabled")))
-	c.mux.Handle("POST /admin/users/{id}/enable", c.auth(c.userAction("enable", "enabled")))
-	c.mux.Handle("POST /admin/users/{id}/mfa-reset", c.auth(c.userAction("mfa/reset", "second factors reset")))
-	c.mux.Handle("POST /admin/users/{id}/sessions/revoke", c.auth(c.revokeSessions))
-	c.mux.Handle("GET /admin/keys", c.auth(c.keys))
-	c.mux.Handle("POST /admin/keys/rotate", c.auth(c.rotateKeys))
-	c.mux.Handle("GET /admin/audit", c.auth(c.audit))
+	for pattern, h := range map[string]func(http.ResponseWriter, *http.Request, admin){
+		"GET /admin/{$}":                         c.dashboard,
+		"GET /admin/clients":                     c.clients,
+		"POST /admin/clients":                    c.createClient,
+		"POST /admin/clients/{id}/secret":        c.clientSecret,
+		"POST /admin/clients/{id}/delete":        c.deleteClient,
+		"GET /admin/connectors":                  c.connectors,
+		"POST /admin/connectors":                 c.createConnector,
+		"POST /admin/connectors/{id}/test":       c.testConnector,
+		"POST /admin/connectors/{id}/delete":     c.deleteConnector,
+		"GET /admin/users":                       c.users,
+		"GET /admin/users/{id}":                  c.user,
+		"POST /admin/users/{id}/disable":         c.userAction("disable", "disabled"),
+		"POST /admin/users/{id}/enable":          c.userAction("enable", "enabled"),
+		"POST /admin/users/{id}/mfa-reset":       c.userAction("mfa/reset", "second factors reset"),
+		"POST /admin/users/{id}/sessions/revoke": c.revokeSessions,
+		"GET /admin/keys":                        c.keys,
+		"POST /admin/keys/rotate":                c.rotateKeys,
+		"GET /admin/audit":                       c.audit,
+	} {
+		c.mux.Handle(pattern, c.auth(h))
+	}
 	c.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusNotFound, "There is no such page.")
 	})

@@ -28,6 +28,23 @@ func showProblem(p *page, prob *api.Problem) {
 	p.Error = prob.Detail
 }
 
+// act runs one API call for a form and puts its outcome on p: the
+// problem, or done as the flash. It answers and returns false when the
+// call failed on the server's side.
+func (c *Console) act(w http.ResponseWriter, r *http.Request, a admin, p *page, method, path string, out any, done string) bool {
+	prob, err := c.call(r.Context(), a, method, path, nil, out)
+	if err != nil {
+		c.fail(w, r, err)
+		return false
+	}
+	if prob != nil {
+		showProblem(p, prob)
+	} else {
+		p.Flash = done
+	}
+	return true
+}
+
 // --- dashboard ---------------------------------------------------------------
 
 type hourRow struct {
@@ -179,35 +196,18 @@ func (c *Console) clientSecret(w http.ResponseWriter, r *http.Request, a admin) 
 		ClientSecret string `json:"client_secret"`
 	}
 	p := c.base("Clients", "clients", a)
-	prob, err := c.call(r.Context(), a, "POST", "/clients/"+esc(id)+"/secret", nil, &res)
-	if err != nil {
-		c.fail(w, r, err)
+	if !c.act(w, r, a, &p, "POST", "/clients/"+esc(id)+"/secret", &res, "The old secret of "+id+" no longer works.") {
 		return
 	}
-	d := clientsData{}
-	if prob != nil {
-		showProblem(&p, prob)
-	} else {
-		p.Flash = "The old secret of " + id + " no longer works."
-		d.Secret, d.SecretFor = res.ClientSecret, id
-	}
-	c.clientsPage(w, r, a, http.StatusOK, p, d)
+	c.clientsPage(w, r, a, http.StatusOK, p, clientsData{Secret: res.ClientSecret, SecretFor: id})
 }
 
 func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, a admin) {
 	id := r.PathValue("id")
 	p := c.base("Clients", "clients", a)
-	prob, err := c.call(r.Context(), a, "DELETE", "/clients/"+esc(id), nil, nil)
-	if err != nil {
-		c.fail(w, r, err)
-		return
+	if c.act(w, r, a, &p, "DELETE", "/clients/"+esc(id), nil, "Deleted client "+id+".") {
+		c.clientsPage(w, r, a, http.StatusOK, p, clientsData{})
 	}
-	if prob != nil {
-		showProblem(&p, prob)
-	} else {
-		p.Flash = "Deleted client " + id + "."
-	}
-	c.clientsPage(w, r, a, http.StatusOK, p, clientsData{})
 }
 
 // --- connectors ---------------------------------------------------------------
@@ -303,17 +303,9 @@ func (c *Console) testConnector(w http.ResponseWriter, r *http.Request, a admin)
 func (c *Console) deleteConnector(w http.ResponseWriter, r *http.Request, a admin) {
 	id := r.PathValue("id")
 	p := c.base("Connectors", "connectors", a)
-	prob, err := c.call(r.Context(), a, "DELETE", "/connectors/"+esc(id), nil, nil)
-	if err != nil {
-		c.fail(w, r, err)
-		return
+	if c.act(w, r, a, &p, "DELETE", "/connectors/"+esc(id), nil, "Deleted connector "+id+".") {
+		c.connectorsPage(w, r, a, http.StatusOK, p, nil)
 	}
-	if prob != nil {
-		showProblem(&p, prob)
-	} else {
-		p.Flash = "Deleted connector " + id + "."
-	}
-	c.connectorsPage(w, r, a, http.StatusOK, p, nil)
 }
 
 // --- users ------------------------------------------------------------------
@@ -396,15 +388,8 @@ func (c *Console) userAction(action, done string) func(http.ResponseWriter, *htt
 	return func(w http.ResponseWriter, r *http.Request, a admin) {
 		id := r.PathValue("id")
 		p := c.base("Users", "users", a)
-		prob, err := c.call(r.Context(), a, "POST", "/users/"+esc(id)+"/"+action, nil, nil)
-		if err != nil {
-			c.fail(w, r, err)
+		if !c.act(w, r, a, &p, "POST", "/users/"+esc(id)+"/"+action, nil, "User "+id+": "+done+".") {
 			return
-		}
-		if prob != nil {
-			showProblem(&p, prob)
-		} else {
-			p.Flash = "User " + id + ": " + done + "."
 		}
 		if action == "mfa/reset" {
 			c.userPage(w, r, a, id, p)
@@ -421,17 +406,9 @@ func (c *Console) revokeSessions(w http.ResponseWriter, r *http.Request, a admin
 		path += "/" + esc(sid)
 	}
 	p := c.base("User", "users", a)
-	prob, err := c.call(r.Context(), a, "DELETE", path, nil, nil)
-	if err != nil {
-		c.fail(w, r, err)
-		return
+	if c.act(w, r, a, &p, "DELETE", path, nil, "Ended; the user's apps were notified.") {
+		c.userPage(w, r, a, id, p)
 	}
-	if prob != nil {
-		showProblem(&p, prob)
-	} else {
-		p.Flash = "Ended; the user's apps were notified."
-	}
-	c.userPage(w, r, a, id, p)
 }
 
 // --- keys and audit -----------------------------------------------------------
@@ -452,17 +429,9 @@ func (c *Console) keys(w http.ResponseWriter, r *http.Request, a admin) {
 
 func (c *Console) rotateKeys(w http.ResponseWriter, r *http.Request, a admin) {
 	p := c.base("Signing keys", "keys", a)
-	prob, err := c.call(r.Context(), a, "POST", "/keys/rotate", nil, nil)
-	if err != nil {
-		c.fail(w, r, err)
-		return
+	if c.act(w, r, a, &p, "POST", "/keys/rotate", nil, "Rotated: the former next keys now sign.") {
+		c.keysPage(w, r, a, p)
 	}
-	if prob != nil {
-		showProblem(&p, prob)
-	} else {
-		p.Flash = "Rotated: the former next keys now sign."
-	}
-	c.keysPage(w, r, a, p)
 }
 
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, a admin) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -81,19 +82,16 @@ func newAPIKeysCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			token, k, err := api.Keys{Store: a.db, Clock: a.clock}.Create(ctx, name, scopes, exp, "cli")
-			if err != nil {
-				return err
-			}
-			summary := fmt.Sprintf("created API key %s with scopes %s, expires %s (the key is shown once)",
-				k.Prefix, strings.Join(k.Scopes, ","), expiryText(k.ExpiresAt))
-			return c.printCreated(map[string]any{"prefix": k.Prefix, "scopes": k.Scopes, "expires_at": k.ExpiresAt},
-				"key", token, true, summary)
+			return c.withApp(ctx, func(ctx context.Context, a *app) error {
+				token, k, err := api.Keys{Store: a.db, Clock: a.clock}.Create(ctx, name, scopes, exp, "cli")
+				if err != nil {
+					return err
+				}
+				summary := fmt.Sprintf("created API key %s with scopes %s, expires %s (the key is shown once)",
+					k.Prefix, strings.Join(k.Scopes, ","), expiryText(k.ExpiresAt))
+				return c.printCreated(map[string]any{"prefix": k.Prefix, "scopes": k.Scopes, "expires_at": k.ExpiresAt},
+					"key", token, true, summary)
+			})
 		},
 	}
 	create.Flags().StringSliceVar(&scopes, "scopes", nil, "scopes, comma-separated: "+strings.Join(api.ScopeExamples(), ",")+" or RESOURCE:* (required)")
@@ -105,36 +103,7 @@ func newAPIKeysCmd(c *cli) *cobra.Command {
 		Short: "list admin API keys (prefixes, never the keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			keys, err := a.db.ListAPIKeys(ctx)
-			if err != nil {
-				return fmt.Errorf("list api keys: %w", err)
-			}
-			now := a.clock.Now()
-			if c.jsonOut {
-				type row struct {
-					storage.APIKey
-					Hash  string `json:"hash,omitempty"`
-					State string `json:"state"`
-				}
-				rows := make([]row, 0, len(keys))
-				for _, k := range keys {
-					rows = append(rows, row{APIKey: k, State: apiKeyState(k, now)})
-				}
-				return c.printJSON(map[string]any{"apikeys": rows})
-			}
-			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "PREFIX\tNAME\tSCOPES\tSTATE\tCREATED\tEXPIRES\tLAST USED")
-			for _, k := range keys {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Prefix, dash(k.Name), strings.Join(k.Scopes, ","),
-					apiKeyState(k, now), fmtTime(k.CreatedAt), expiryText(k.ExpiresAt), fmtTime(k.LastUsedAt))
-			}
-			return w.Flush()
+			return c.withApp(cmd.Context(), c.listAPIKeys)
 		},
 	}
 
@@ -148,23 +117,20 @@ func newAPIKeysCmd(c *cli) *cobra.Command {
 			if revokePrefix == "" {
 				return errors.New("--prefix is required")
 			}
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
+			return c.withApp(ctx, func(ctx context.Context, a *app) error {
+				err := api.Keys{Store: a.db, Clock: a.clock}.Revoke(ctx, revokePrefix, "cli")
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no API key %q", revokePrefix)
+				}
+				if err != nil {
+					return err
+				}
+				if c.jsonOut {
+					return c.printJSON(map[string]any{"prefix": revokePrefix, "revoked": true})
+				}
+				_, err = fmt.Fprintf(c.stderr, "revoked API key %s\n", revokePrefix)
 				return err
-			}
-			defer a.close()
-			err = api.Keys{Store: a.db, Clock: a.clock}.Revoke(ctx, revokePrefix, "cli")
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no API key %q", revokePrefix)
-			}
-			if err != nil {
-				return err
-			}
-			if c.jsonOut {
-				return c.printJSON(map[string]any{"prefix": revokePrefix, "revoked": true})
-			}
-			_, err = fmt.Fprintf(c.stderr, "revoked API key %s\n", revokePrefix)
-			return err
+			})
 		},
 	}
 	revoke.Flags().StringVar(&revokePrefix, "prefix", "", "the key's prefix, from `apikeys list` (required)")
@@ -183,24 +149,21 @@ func newAPIKeysCmd(c *cli) *cobra.Command {
 			if err != nil || d < 0 {
 				return fmt.Errorf("--overlap %q: want a duration (24h, 7d, 0s)", overlap)
 			}
-			a, err := c.openApp(ctx, schemaRequire, false)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			token, k, err := api.Keys{Store: a.db, Clock: a.clock}.Rotate(ctx, rotatePrefix, d, "cli")
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				return fmt.Errorf("no API key %q", rotatePrefix)
-			case errors.Is(err, api.ErrKeyInactive):
-				return fmt.Errorf("API key %s is revoked, expired or already rotated: create a new one", rotatePrefix)
-			case err != nil:
-				return err
-			}
-			summary := fmt.Sprintf("rotated API key %s: the new key is %s (shown once); %s works until %s",
-				rotatePrefix, k.Prefix, rotatePrefix, a.clock.Now().Add(d).UTC().Format(time.RFC3339))
-			return c.printCreated(map[string]any{"prefix": k.Prefix, "replaces": rotatePrefix, "scopes": k.Scopes, "expires_at": k.ExpiresAt},
-				"key", token, true, summary)
+			return c.withApp(ctx, func(ctx context.Context, a *app) error {
+				token, k, err := api.Keys{Store: a.db, Clock: a.clock}.Rotate(ctx, rotatePrefix, d, "cli")
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					return fmt.Errorf("no API key %q", rotatePrefix)
+				case errors.Is(err, api.ErrKeyInactive):
+					return fmt.Errorf("API key %s is revoked, expired or already rotated: create a new one", rotatePrefix)
+				case err != nil:
+					return err
+				}
+				summary := fmt.Sprintf("rotated API key %s: the new key is %s (shown once); the old key works for %s more at most",
+					rotatePrefix, k.Prefix, d)
+				return c.printCreated(map[string]any{"prefix": k.Prefix, "replaces": rotatePrefix, "scopes": k.Scopes, "expires_at": k.ExpiresAt},
+					"key", token, true, summary)
+			})
 		},
 	}
 	rotate.Flags().StringVar(&rotatePrefix, "prefix", "", "the key's prefix (required)")
@@ -215,4 +178,43 @@ func expiryText(t time.Time) string {
 		return "never"
 	}
 	return fmtTime(t)
+}
+
+// listAPIKeys prints the keys: prefixes and states, never keys or hashes.
+func (c *cli) listAPIKeys(ctx context.Context, a *app) error {
+	keys, err := a.db.ListAPIKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list api keys: %w", err)
+	}
+	now := a.clock.Now()
+	if c.jsonOut {
+		type row struct {
+			storage.APIKey
+			Hash  string `json:"hash,omitempty"`
+			State string `json:"state"`
+		}
+		rows := make([]row, 0, len(keys))
+		for _, k := range keys {
+			rows = append(rows, row{APIKey: k, State: apiKeyState(k, now)})
+		}
+		return c.printJSON(map[string]any{"apikeys": rows})
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PREFIX\tNAME\tSCOPES\tSTATE\tCREATED\tEXPIRES\tLAST USED")
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Prefix, dash(k.Name), strings.Join(k.Scopes, ","),
+			apiKeyState(k, now), fmtTime(k.CreatedAt), expiryText(k.ExpiresAt), fmtTime(k.LastUsedAt))
+	}
+	return w.Flush()
+}
+
+// withApp opens the stores (refusing an unmigrated schema), runs fn and
+// closes them.
+func (c *cli) withApp(ctx context.Context, fn func(context.Context, *app) error) error {
+	a, err := c.openApp(ctx, schemaRequire, false)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return fn(ctx, a)
 }
