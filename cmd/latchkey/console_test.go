@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/providers/local"
@@ -255,5 +257,40 @@ func TestConsoleAsksForMFA(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || q.Get("acr_values") != "urn:latchkey:acr:mfa" || q.Get("client_id") != AdminClientID ||
 		q.Get("code_challenge_method") != "S256" || q.Get("redirect_uri") != s.adminBase+"/admin/callback" {
 		t.Fatalf("login redirect %d %s", resp.StatusCode, loc)
+	}
+}
+
+var (
+	totpSecretRE = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`)
+)
+
+// TestConsoleMFASignIn: with the default requireMFA, an admin with no
+// second factor signs in with the password, enrolls TOTP as Latchkey
+// asks, and reaches the console with acr mfa.
+func TestConsoleMFASignIn(t *testing.T) {
+	s := newStack(t, "sqlite", true)
+	b := newConsoleBrowser(t)
+	resp, page := b.signIn(s, "root", "pw-root")
+	m := totpSecretRE.FindStringSubmatch(page)
+	if resp.Request.URL.Path != "/mfa/enroll" || m == nil {
+		t.Fatalf("want TOTP enrollment, got %d %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	code, err := totp.GenerateCode(m[1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := hiddenFields(page)
+	form.Set("code", code)
+	resp, page = b.send("POST", s.issuer+"/mfa/enroll", form)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("enroll: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.send("POST", s.issuer+"/mfa/continue", hiddenFields(page))
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != s.adminBase+"/admin/" || !strings.Contains(page, "<h1>Dashboard</h1>") {
+		t.Fatalf("after enrollment: %d %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	ev, err := s.a.db.ListEvents(t.Context(), storage.EventFilter{Type: "admin.console.signed_in"})
+	if err != nil || len(ev) != 1 || ev[0].Data["acr"] != "urn:latchkey:acr:mfa" {
+		t.Fatalf("sign-in events %+v %v", ev, err)
 	}
 }
