@@ -253,8 +253,20 @@ func (a *app) listenAdmin() (net.Listener, string, error) {
 
 // serveAdmin serves h on ln until the returned server is shut down.
 func (a *app) serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) *http.Server {
+	srv := a.httpServer(ctx, h)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.ErrorContext(ctx, "admin listener stopped", slog.Any("error", err))
+		}
+	}()
+	return srv
+}
+
+// httpServer is an http.Server for h with the http.* timeouts and limits;
+// requests' contexts live as long as ctx's values, not its cancellation.
+func (a *app) httpServer(ctx context.Context, h http.Handler) *http.Server {
 	cfg := a.cfg
-	srv := &http.Server{
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
@@ -264,10 +276,4 @@ func (a *app) serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) *
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.ErrorContext(ctx, "admin listener stopped", slog.Any("error", err))
-		}
-	}()
-	return srv
 }
