@@ -62,8 +62,9 @@ type Options struct {
 	RequireMFA bool
 	// HTTPClient reaches the issuer (discovery, token, JWKS).
 	HTTPClient *http.Client
-	// ConnectorTypes are offered in the connector form.
-	ConnectorTypes []string
+	// ConnectorTypes are the connector types offered in the form, each
+	// with its fields (FieldsOf the type's config struct).
+	ConnectorTypes map[string][]Field
 	// SecureCookies marks the console's cookies Secure (https).
 	SecureCookies bool
 	// SessionTTL is how long a console session lasts (default 8h).

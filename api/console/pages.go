@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -212,55 +211,65 @@ func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, a admin) 
 
 // --- connectors ---------------------------------------------------------------
 
-// connectorFields are the settings most connector types share; the form
-// shows them as fields and takes the rest as JSON.
-var connectorFields = []string{"issuer", "clientID", "clientSecret"}
-
 type connectorsData struct {
 	Connectors []storage.Connector
 	Types      []string
-	Fields     []string
+	Type       string
+	Fields     []Field
 	Form       map[string]string
 }
 
-func (c *Console) connectorsPage(w http.ResponseWriter, r *http.Request, a admin, status int, p page, form map[string]string) {
+// connectorsPage lists the connectors and the form for the chosen type.
+func (c *Console) connectorsPage(w http.ResponseWriter, r *http.Request, a admin, status int, p page, typ string, form map[string]string) {
 	var list struct{ Connectors []storage.Connector }
 	if _, err := c.call(r.Context(), a, "GET", "/connectors", nil, &list); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	if form == nil {
-		form = map[string]string{"type": "oidc", "config": "{}"}
+	types := make([]string, 0, len(c.o.ConnectorTypes))
+	for t := range c.o.ConnectorTypes {
+		types = append(types, t)
 	}
-	p.Data = connectorsData{Connectors: list.Connectors, Types: c.o.ConnectorTypes, Fields: connectorFields, Form: form}
+	sort.Strings(types)
+	if _, ok := c.o.ConnectorTypes[typ]; !ok && len(types) > 0 {
+		typ = types[0]
+		if _, ok := c.o.ConnectorTypes["oidc"]; ok {
+			typ = "oidc"
+		}
+	}
+	if form == nil {
+		form = map[string]string{}
+	}
+	p.Data = connectorsData{Connectors: list.Connectors, Types: types, Type: typ, Fields: c.o.ConnectorTypes[typ], Form: form}
 	c.render(w, r, status, "connectors", p)
 }
 
 func (c *Console) connectors(w http.ResponseWriter, r *http.Request, a admin) {
-	c.connectorsPage(w, r, a, http.StatusOK, c.base("Connectors", "connectors", a), nil)
+	c.connectorsPage(w, r, a, http.StatusOK, c.base("Connectors", "connectors", a), r.URL.Query().Get("type"), nil)
 }
 
 func (c *Console) createConnector(w http.ResponseWriter, r *http.Request, a admin) {
-	form := map[string]string{"id": r.PostFormValue("id"), "type": r.PostFormValue("type"), "name": r.PostFormValue("name"), "config": r.PostFormValue("config")}
+	typ := r.PostFormValue("type")
+	fields, ok := c.o.ConnectorTypes[typ]
 	p := c.base("Connectors", "connectors", a)
-	cfg := map[string]any{}
-	if s := strings.TrimSpace(form["config"]); s != "" {
-		if err := json.Unmarshal([]byte(s), &cfg); err != nil || cfg == nil {
-			p.Problems = []api.FieldProblem{{Field: "config", Message: "the extra settings are not a JSON object"}}
-			c.connectorsPage(w, r, a, http.StatusUnprocessableEntity, p, form)
-			return
+	form := map[string]string{"id": r.PostFormValue("id"), "name": r.PostFormValue("name")}
+	for _, f := range fields {
+		if !f.Secret { // a secret is never echoed back
+			form["config."+f.Name] = r.PostFormValue("config." + f.Name)
 		}
 	}
-	for _, f := range connectorFields {
-		v := r.PostFormValue("config." + f)
-		if f != "clientSecret" {
-			form["config."+f] = v // a secret is never echoed back
-		}
-		if v != "" {
-			cfg[f] = v
-		}
+	if !ok {
+		p.Problems = []api.FieldProblem{{Field: "type", Message: fmt.Sprintf("%q is not a connector type", typ)}}
+		c.connectorsPage(w, r, a, http.StatusUnprocessableEntity, p, "", form)
+		return
 	}
-	body := map[string]any{"id": form["id"], "type": form["type"], "config": cfg}
+	cfg, probs := configFromForm(fields, r.PostFormValue)
+	if len(probs) > 0 {
+		p.Problems = probs
+		c.connectorsPage(w, r, a, http.StatusUnprocessableEntity, p, typ, form)
+		return
+	}
+	body := map[string]any{"id": form["id"], "type": typ, "config": cfg}
 	if form["name"] != "" {
 		body["name"] = form["name"]
 	}
@@ -271,11 +280,11 @@ func (c *Console) createConnector(w http.ResponseWriter, r *http.Request, a admi
 	}
 	if prob != nil {
 		showProblem(&p, prob)
-		c.connectorsPage(w, r, a, prob.Status, p, form)
+		c.connectorsPage(w, r, a, prob.Status, p, typ, form)
 		return
 	}
 	p.Flash = "Added connector " + form["id"] + "; it shows on the login page within seconds."
-	c.connectorsPage(w, r, a, http.StatusOK, p, nil)
+	c.connectorsPage(w, r, a, http.StatusOK, p, typ, nil)
 }
 
 func (c *Console) testConnector(w http.ResponseWriter, r *http.Request, a admin) {
@@ -297,14 +306,14 @@ func (c *Console) testConnector(w http.ResponseWriter, r *http.Request, a admin)
 	default:
 		p.Error = "Connector " + id + " does not work: " + res.Error
 	}
-	c.connectorsPage(w, r, a, http.StatusOK, p, nil)
+	c.connectorsPage(w, r, a, http.StatusOK, p, "", nil)
 }
 
 func (c *Console) deleteConnector(w http.ResponseWriter, r *http.Request, a admin) {
 	id := r.PathValue("id")
 	p := c.base("Connectors", "connectors", a)
 	if c.act(w, r, a, &p, "DELETE", "/connectors/"+esc(id), nil, "Deleted connector "+id+".") {
-		c.connectorsPage(w, r, a, http.StatusOK, p, nil)
+		c.connectorsPage(w, r, a, http.StatusOK, p, "", nil)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/latchkeyid/latchkey/api"
@@ -19,7 +18,13 @@ import (
 	"github.com/latchkeyid/latchkey/internal/httpclient"
 	"github.com/latchkeyid/latchkey/internal/ratelimit"
 	"github.com/latchkeyid/latchkey/providers"
+	"github.com/latchkeyid/latchkey/providers/apple"
+	"github.com/latchkeyid/latchkey/providers/facebook"
+	"github.com/latchkeyid/latchkey/providers/github"
+	"github.com/latchkeyid/latchkey/providers/ldap"
 	"github.com/latchkeyid/latchkey/providers/local"
+	oauth2conn "github.com/latchkeyid/latchkey/providers/oauth2"
+	"github.com/latchkeyid/latchkey/providers/oidc"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 )
@@ -158,6 +163,15 @@ func (s adminSessions) CountActive(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// connectorSchemas are the config structs of the connector types the
+// console's form is generated from (the same types as connectorRegistry).
+func connectorSchemas() map[string]any {
+	return map[string]any{
+		"oidc": oidc.Config{}, "oauth2": oauth2conn.Config{}, "ldap": ldap.Config{},
+		"github": github.Config{}, "facebook": facebook.Config{}, "apple": apple.Config{},
+	}
+}
+
 // AdminClientID is the built-in client the admin console signs in with.
 const AdminClientID = "latchkey-admin"
 
@@ -213,11 +227,10 @@ func (a *app) adminHandler(ctx context.Context, km api.SigningKeys, brk *broker.
 	if err := a.ensureAdminClient(ctx, redirect); err != nil {
 		return nil, err
 	}
-	types := make([]string, 0)
-	for name := range connectorRegistry() {
-		types = append(types, name)
+	types := map[string][]console.Field{}
+	for name, cfg := range connectorSchemas() {
+		types[name] = console.FieldsOf(cfg, secretKeys)
 	}
-	slices.Sort(types)
 	con, err := console.New(console.Options{
 		API: srv, Store: a.db, Sessions: sessions, Ephemeral: a.eph,
 		Issuer: a.cfg.Issuer, ClientID: AdminClientID, RedirectURL: redirect,

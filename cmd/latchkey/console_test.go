@@ -17,8 +17,10 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/latchkeyid/latchkey/api/console"
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/providers/github"
 	"github.com/latchkeyid/latchkey/providers/local"
 	"github.com/latchkeyid/latchkey/storage"
 	"github.com/latchkeyid/latchkey/web"
@@ -218,9 +220,27 @@ func TestConsoleSignIn(t *testing.T) {
 		}
 
 		resp, page = b.send("POST", s.adminBase+"/admin/connectors", url.Values{"csrf": {csrf}, "id": {"gh"}, "type": {"github"}, "name": {"GitHub"},
-			"config.clientID": {"abc"}, "config.clientSecret": {"gh-console-secret"}, "config": {`{"orgs":["example"]}`}})
+			"config.clientID": {"abc"}, "config.clientSecret": {"gh-console-secret"}, "config.orgs": {"example\nother"}})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Added connector gh") || strings.Contains(page, "gh-console-secret") {
 			t.Fatalf("create connector %d\n%s", resp.StatusCode, page)
+		}
+		gh, err := s.a.db.GetConnector(t.Context(), "gh")
+		if plain, _ := unsealConnectorSecrets(s.a.keyring, gh); err != nil || !strings.Contains(string(plain), `"orgs":["example","other"]`) ||
+			!strings.Contains(string(plain), `"clientSecret":"gh-console-secret"`) {
+			t.Fatalf("stored connector %s %v", plain, err)
+		}
+		resp, page = b.send("POST", s.adminBase+"/admin/connectors", url.Values{"csrf": {csrf}, "id": {"corp"}, "type": {"oidc"},
+			"config.issuer": {"not a url"}, "config.extraParams": {"{broken"}})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "<code>config.extraParams</code>: not valid JSON") {
+			t.Fatalf("bad JSON field %d\n%s", resp.StatusCode, page)
+		}
+		resp, page = b.send("POST", s.adminBase+"/admin/connectors", url.Values{"csrf": {csrf}, "id": {"corp"}, "type": {"oidc"}, "config.issuer": {"not a url"}})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "<code>config.clientID</code>: required") {
+			t.Fatalf("invalid oidc connector %d\n%s", resp.StatusCode, page)
+		}
+		resp, page = b.send("GET", s.adminBase+"/admin/connectors?type=ldap", nil)
+		if !strings.Contains(page, `name="config.bindPassword"`) || !strings.Contains(page, `type="password" id="f-bindPassword"`) {
+			t.Fatalf("the ldap form is not generated from its config:\n%s", page)
 		}
 		for _, p := range []string{"/admin/connectors", "/admin/users", "/admin/keys", "/admin/audit?type=client.created"} {
 			resp, page = b.send("GET", s.adminBase+p, nil)
@@ -292,5 +312,31 @@ func TestConsoleMFASignIn(t *testing.T) {
 	ev, err := s.a.db.ListEvents(t.Context(), storage.EventFilter{Type: "admin.console.signed_in"})
 	if err != nil || len(ev) != 1 || ev[0].Data["acr"] != "urn:latchkey:acr:mfa" {
 		t.Fatalf("sign-in events %+v %v", ev, err)
+	}
+}
+
+// TestConnectorSchemas: every connector type has a config struct for the
+// console's form, and its secrets are password fields.
+func TestConnectorSchemas(t *testing.T) {
+	schemas := connectorSchemas()
+	for name := range connectorRegistry() {
+		cfg, ok := schemas[name]
+		if !ok {
+			t.Errorf("connector type %s has no schema for the console", name)
+			continue
+		}
+		if len(console.FieldsOf(cfg, secretKeys)) == 0 {
+			t.Errorf("connector type %s: no fields", name)
+		}
+	}
+	if len(schemas) != len(connectorRegistry()) {
+		t.Errorf("schemas for %d types, registry has %d", len(schemas), len(connectorRegistry()))
+	}
+	var got []string
+	for _, f := range console.FieldsOf(github.Config{}, secretKeys) {
+		got = append(got, fmt.Sprintf("%s:%s:%v", f.Name, f.Kind, f.Secret))
+	}
+	if want := "baseURL:string:false apiURL:string:false clientID:string:false clientSecret:string:true scopes:list:false orgs:list:false teams:list:false claimMapping:json:false allow:list:false deny:json:false notAllowedReason:string:false"; strings.Join(got, " ") != want {
+		t.Errorf("github fields %v, want %s", got, want)
 	}
 }

@@ -49,12 +49,13 @@ try {
   await shot(page, 'dashboard');
 
   await page.goto(cfg.consoleURL + '/admin/connectors');
+  await page.selectOption('#choose-type', 'github');
+  await Promise.all([page.waitForNavigation(), page.click('form.filters button[type=submit]')]);
   await page.fill('#id', 'corp-github');
-  await page.selectOption('#type', 'github');
   await page.fill('#name', 'Corp GitHub');
   await page.fill('#f-clientID', 'Iv1.0123456789');
   await page.fill('#f-clientSecret', 'console-connector-secret');
-  await page.fill('#config', '{"orgs": ["corp"]}');
+  await page.fill('#f-orgs', 'corp');
   await Promise.all([page.waitForNavigation(), page.click('form.block button[type=submit]')]);
   await page.waitForSelector('text=Added connector corp-github');
   await shot(page, 'connectors');
