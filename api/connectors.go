@@ -146,7 +146,7 @@ func (s *Server) replaceConnector(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return old, err
 			}
-			next.CreatedAt, next.UpdatedAt = old.CreatedAt, s.now()
+			next.CreatedAt, next.UpdatedAt, next.Disabled = old.CreatedAt, s.now(), old.Disabled
 			saved = next
 			return next, nil
 		})
@@ -183,6 +183,39 @@ func (s *Server) deleteConnector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// setConnectorDisabled takes a connector out of the login (or back in)
+// without deleting it; the replicas follow at their next poll.
+func (s *Server) setConnectorDisabled(disabled bool) http.HandlerFunc {
+	event := "connector.enabled"
+	if disabled {
+		event = "connector.disabled"
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		actor := callerOf(r.Context()).actor()
+		var saved storage.Connector
+		err := s.o.Store.Tx(r.Context(), func(ctx context.Context, tx storage.Durable) error {
+			err := tx.UpdateConnector(ctx, id, func(old storage.Connector) (storage.Connector, error) {
+				if old.ConfigManaged {
+					return old, storage.ErrReadOnly
+				}
+				old.Disabled, old.UpdatedAt = disabled, s.now()
+				saved = old
+				return old, nil
+			})
+			if err != nil {
+				return err
+			}
+			return tx.AppendEvent(ctx, storage.Event{Type: event, Actor: actor, ConnectorID: id})
+		})
+		if err != nil {
+			s.storeError(w, r, "connector "+id, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.connectorView(saved))
+	}
 }
 
 // testConnector opens the stored connector as the broker would and says

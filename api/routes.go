@@ -25,6 +25,8 @@ func (s *Server) routes() []route {
 		{"PUT", "/connectors/{id}", "connectors:write", s.replaceConnector},
 		{"DELETE", "/connectors/{id}", "connectors:write", s.deleteConnector},
 		{"POST", "/connectors/{id}/test", "connectors:write", s.testConnector},
+		{"POST", "/connectors/{id}/disable", "connectors:write", s.setConnectorDisabled(true)},
+		{"POST", "/connectors/{id}/enable", "connectors:write", s.setConnectorDisabled(false)},
 
 		{"GET", "/users", "users:read", s.listUsers},
 		{"POST", "/users", "users:write", s.createUser},

@@ -139,6 +139,8 @@ func New(o Options) (*Console, error) {
 		"POST /admin/connectors":                 c.createConnector,
 		"POST /admin/connectors/{id}/test":       c.testConnector,
 		"POST /admin/connectors/{id}/delete":     c.deleteConnector,
+		"POST /admin/connectors/{id}/disable":    c.connectorAction("disable", "disabled: it leaves the login page within seconds"),
+		"POST /admin/connectors/{id}/enable":     c.connectorAction("enable", "enabled: it shows on the login page within seconds"),
 		"GET /admin/users":                       c.users,
 		"GET /admin/users/{id}":                  c.user,
 		"POST /admin/users/{id}/disable":         c.userAction("disable", "disabled"),

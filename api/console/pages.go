@@ -309,6 +309,17 @@ func (c *Console) testConnector(w http.ResponseWriter, r *http.Request, a admin)
 	c.connectorsPage(w, r, a, http.StatusOK, p, "", nil)
 }
 
+// connectorAction posts to /connectors/{id}/<action> and shows the list.
+func (c *Console) connectorAction(action, done string) func(http.ResponseWriter, *http.Request, admin) {
+	return func(w http.ResponseWriter, r *http.Request, a admin) {
+		id := r.PathValue("id")
+		p := c.base("Connectors", "connectors", a)
+		if c.act(w, r, a, &p, "POST", "/connectors/"+esc(id)+"/"+action, nil, "Connector "+id+" "+done+".") {
+			c.connectorsPage(w, r, a, http.StatusOK, p, "", nil)
+		}
+	}
+}
+
 func (c *Console) deleteConnector(w http.ResponseWriter, r *http.Request, a admin) {
 	id := r.PathValue("id")
 	p := c.base("Connectors", "connectors", a)

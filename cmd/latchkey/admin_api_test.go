@@ -429,6 +429,28 @@ func TestAdminAPIConnectors(t *testing.T) {
 			t.Fatalf("after replace %s %v", plain, err)
 		}
 
+		r = f.do(rw, "POST", "/api/v1/connectors/gh/disable", nil, true)
+		if want(t, "disable", r, http.StatusOK); r.json(t)["disabled"] != true {
+			t.Fatalf("disable: %s", r.body)
+		}
+		enabled, err := enabledConnectors{f.a.db}.ListConnectors(ctx)
+		if err != nil || slices.ContainsFunc(enabled, func(c storage.Connector) bool { return c.ID == "gh" }) || len(enabled) != 1 {
+			t.Fatalf("the login still lists the disabled connector: %v %v", enabled, err)
+		}
+		want(t, "replace a disabled connector", f.do(rw, "PUT", "/api/v1/connectors/gh", map[string]any{"type": "github",
+			"config": map[string]any{"clientID": "id2", "clientSecret": api.SealedPlaceholder}}, true), http.StatusOK)
+		if c, _ := f.a.db.GetConnector(ctx, "gh"); !c.Disabled {
+			t.Fatal("a PUT enabled the connector")
+		}
+		want(t, "enable", f.do(rw, "POST", "/api/v1/connectors/gh/enable", nil, true), http.StatusOK)
+		if c, _ := f.a.db.GetConnector(ctx, "gh"); c.Disabled {
+			t.Fatal("still disabled")
+		}
+		wantProblem(t, "disable a config connector", f.do(rw, "POST", "/api/v1/connectors/gh-config/disable", nil, true), http.StatusConflict, "read-only")
+		if ev, _ := f.a.db.ListEvents(ctx, storage.EventFilter{Type: "connector.disabled"}); len(ev) != 1 || ev[0].ConnectorID != "gh" {
+			t.Fatalf("disable events %+v", ev)
+		}
+
 		r = f.do(rw, "POST", "/api/v1/connectors/gh/test", nil, true)
 		want(t, "test", r, http.StatusOK)
 		if r.json(t)["ok"] != true {

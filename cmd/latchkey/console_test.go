@@ -238,6 +238,10 @@ func TestConsoleSignIn(t *testing.T) {
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "<code>config.clientID</code>: required") {
 			t.Fatalf("invalid oidc connector %d\n%s", resp.StatusCode, page)
 		}
+		resp, page = b.send("POST", s.adminBase+"/admin/connectors/gh/disable", url.Values{"csrf": {csrf}})
+		if gh, _ := s.a.db.GetConnector(t.Context(), "gh"); resp.StatusCode != http.StatusOK || !gh.Disabled || !strings.Contains(page, "Connector gh disabled") {
+			t.Fatalf("disable in the console: %d\n%s", resp.StatusCode, page)
+		}
 		resp, page = b.send("GET", s.adminBase+"/admin/connectors?type=ldap", nil)
 		if !strings.Contains(page, `name="config.bindPassword"`) || !strings.Contains(page, `type="password" id="f-bindPassword"`) {
 			t.Fatalf("the ldap form is not generated from its config:\n%s", page)

@@ -98,7 +98,7 @@ func (c *cli) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go km.Run(bg)
-	go conns.Watch(bg, a.db, connectorPollInterval) // re-open changed connectors
+	go conns.Watch(bg, enabledConnectors{a.db}, connectorPollInterval) // re-open changed connectors
 	if cfg.Ephemeral.Redis == nil {
 		go sweep(bg, a.db.Ephemeral(), a.log)
 	}

@@ -1,5 +1,6 @@
 -- Admin API keys: the key is never stored, only its SHA-256 (hash) and
--- its short public prefix. scopes is a JSON array.
+-- its short public prefix. scopes is a JSON array. Connectors can be
+-- disabled (kept, but out of the login) from the admin API and console.
 
 -- +goose Up
 CREATE TABLE api_keys (
@@ -14,6 +15,8 @@ CREATE TABLE api_keys (
     revoked_at   TIMESTAMPTZ,
     replaced_by  TEXT NOT NULL DEFAULT ''
 );
+ALTER TABLE connectors ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 
 -- +goose Down
+ALTER TABLE connectors DROP COLUMN disabled;
 DROP TABLE api_keys;

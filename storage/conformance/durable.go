@@ -428,6 +428,7 @@ var durConnectors = durKind[storage.Connector]{
 			Config: json.RawMessage(`{"issuer": "https://idp.example.com",
   "clientID":"latchkey", "clientSecret": {"kid":"k1","ct":"AAECAw=="}, "scopes": ["openid"] }`),
 			ConfigManaged: true,
+			Disabled:      true,
 			CreatedAt:     durFixtureTime(3),
 			UpdatedAt:     durFixtureTime(4),
 		}
