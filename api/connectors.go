@@ -135,6 +135,16 @@ func (s *Server) replaceConnector(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.updateConnector(w, r, id, "connector.updated", func(old storage.Connector) (storage.Connector, error) {
+		next, err := s.o.Connectors.Seal(s.keepSecrets(c, old))
+		next.Disabled = old.Disabled
+		return next, err
+	})
+}
+
+// updateConnector applies fn to a connector that the config file does not
+// manage, with UpdatedAt and the audit event, and answers the result.
+func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, id, event string, fn func(storage.Connector) (storage.Connector, error)) {
 	actor := callerOf(r.Context()).actor()
 	var saved storage.Connector
 	err := s.o.Store.Tx(r.Context(), func(ctx context.Context, tx storage.Durable) error {
@@ -142,18 +152,18 @@ func (s *Server) replaceConnector(w http.ResponseWriter, r *http.Request) {
 			if old.ConfigManaged {
 				return old, storage.ErrReadOnly
 			}
-			next, err := s.o.Connectors.Seal(s.keepSecrets(c, old))
+			next, err := fn(old)
 			if err != nil {
 				return old, err
 			}
-			next.CreatedAt, next.UpdatedAt, next.Disabled = old.CreatedAt, s.now(), old.Disabled
+			next.CreatedAt, next.UpdatedAt = old.CreatedAt, s.now()
 			saved = next
 			return next, nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.AppendEvent(ctx, storage.Event{Type: "connector.updated", Actor: actor, ConnectorID: id})
+		return tx.AppendEvent(ctx, storage.Event{Type: event, Actor: actor, ConnectorID: id})
 	})
 	if err != nil {
 		s.storeError(w, r, "connector "+id, err)
@@ -193,28 +203,10 @@ func (s *Server) setConnectorDisabled(disabled bool) http.HandlerFunc {
 		event = "connector.disabled"
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
-		actor := callerOf(r.Context()).actor()
-		var saved storage.Connector
-		err := s.o.Store.Tx(r.Context(), func(ctx context.Context, tx storage.Durable) error {
-			err := tx.UpdateConnector(ctx, id, func(old storage.Connector) (storage.Connector, error) {
-				if old.ConfigManaged {
-					return old, storage.ErrReadOnly
-				}
-				old.Disabled, old.UpdatedAt = disabled, s.now()
-				saved = old
-				return old, nil
-			})
-			if err != nil {
-				return err
-			}
-			return tx.AppendEvent(ctx, storage.Event{Type: event, Actor: actor, ConnectorID: id})
+		s.updateConnector(w, r, r.PathValue("id"), event, func(c storage.Connector) (storage.Connector, error) {
+			c.Disabled = disabled
+			return c, nil
 		})
-		if err != nil {
-			s.storeError(w, r, "connector "+id, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, s.connectorView(saved))
 	}
 }
 
