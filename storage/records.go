@@ -44,13 +44,15 @@ type Client struct {
 // is the type-specific document; the providers package for Type decodes it.
 // Secrets inside Config are encrypted by whoever writes it.
 type Connector struct {
-	ID            string          `json:"id"`
-	Type          string          `json:"type"`
-	Name          string          `json:"name"`
-	Config        json.RawMessage `json:"config,omitempty"`
-	ConfigManaged bool            `json:"config_managed,omitempty"`
-	CreatedAt     time.Time       `json:"created_at"`
-	UpdatedAt     time.Time       `json:"updated_at"`
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Name   string          `json:"name"`
+	Config json.RawMessage `json:"config,omitempty"`
+	// Disabled keeps the connector stored but out of the login.
+	Disabled      bool      `json:"disabled,omitempty"`
+	ConfigManaged bool      `json:"config_managed,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // User is a Latchkey user. ID is the stable, opaque subject (`sub`); it never
@@ -103,6 +105,9 @@ type EventFilter struct {
 	Type   string
 	UserID string
 	Limit  int
+	// After, an event id, keeps only the events listed after that one
+	// (a cursor); an unknown id selects nothing.
+	After string
 }
 
 // Consent records the scopes a user granted a (third-party) client.

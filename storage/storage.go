@@ -43,6 +43,8 @@ type Durable interface {
 
 	IdentityStore // linked upstream identities (identities.go)
 
+	APIKeyStore // admin API keys (apikeys.go)
+
 	// CreateRefreshToken stores a refresh token as given; ErrConflict if
 	// its hash exists, ErrNotFound if its user or client does not.
 	// Deleting the user or the client deletes their refresh tokens.

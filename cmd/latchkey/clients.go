@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -58,13 +59,6 @@ func (c *cli) buildClient(cfg *config.Config, f clientFlags) (storage.Client, st
 			return storage.Client{}, "", false, fmt.Errorf("--metadata %s: not a JSON object: %w", f.metadata, err)
 		}
 	}
-	extra := map[string]any{}
-	for k, v := range doc {
-		if descriptiveMetadata[k] {
-			extra[k] = v
-			delete(doc, k)
-		}
-	}
 	if f.id != "" {
 		doc["client_id"] = f.id
 	}
@@ -103,20 +97,39 @@ func (c *cli) buildClient(cfg *config.Config, f clientFlags) (storage.Client, st
 	} else if f.secretStdin {
 		return storage.Client{}, "", false, errors.New("--secret-stdin: this client does not use a secret")
 	}
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		return storage.Client{}, "", false, fmt.Errorf("encode client metadata: %w", err)
-	}
-	cc, err := config.ParseClient(raw, cfg)
+	cl, err := clientFromDoc(cfg, doc, c.now())
 	if err != nil {
 		return storage.Client{}, "", false, fmt.Errorf("client is not valid:\n%w", err)
 	}
-	cl := cc.ToStorage(c.now())
+	return cl, secret, generated, nil
+}
+
+// clientFromDoc validates a registration document (doc is consumed)
+// exactly as a client in the config file; descriptive RFC 7591 metadata
+// goes to Extra. The CLI and the admin API share it. The error is a
+// *config.Problems for an invalid document.
+func clientFromDoc(cfg *config.Config, doc map[string]any, now time.Time) (storage.Client, error) {
+	extra := map[string]any{}
+	for k, v := range doc {
+		if descriptiveMetadata[k] {
+			extra[k] = v
+			delete(doc, k)
+		}
+	}
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("encode client metadata: %w", err)
+	}
+	cc, err := config.ParseClient(raw, cfg)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	cl := cc.ToStorage(now)
 	cl.ConfigManaged = false
 	if len(extra) > 0 {
 		cl.Extra = extra
 	}
-	return cl, secret, generated, nil
+	return cl, nil
 }
 
 func newClientsCmd(c *cli) *cobra.Command {

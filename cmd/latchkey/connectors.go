@@ -137,6 +137,28 @@ func unsealConnectorSecrets(ring *secretbox.Keyring, c storage.Connector) (json.
 	return json.Marshal(doc)
 }
 
+// enabledConnectors lists the stored connectors that are not disabled:
+// the ones the login offers (a disabled one is closed at the next poll).
+type enabledConnectors struct {
+	db interface {
+		ListConnectors(ctx context.Context) ([]storage.Connector, error)
+	}
+}
+
+func (e enabledConnectors) ListConnectors(ctx context.Context) ([]storage.Connector, error) {
+	all, err := e.db.ListConnectors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for _, c := range all {
+		if !c.Disabled {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // connectorPollInterval is how often a replica looks for changed
 // connectors (any replica's CLI, API or config change).
 const connectorPollInterval = 5 * time.Second
@@ -156,7 +178,7 @@ func (a *app) openConnectors(ctx context.Context) (*broker.Connectors, error) {
 	conns := broker.NewConnectors(reg, deps, func(c storage.Connector) (json.RawMessage, error) {
 		return unsealConnectorSecrets(a.keyring, c)
 	}, a.log)
-	list, err := a.db.ListConnectors(ctx)
+	list, err := enabledConnectors{a.db}.ListConnectors(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list connectors: %w", err)
 	}

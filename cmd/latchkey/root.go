@@ -47,6 +47,7 @@ func newRoot(c *cli) *cobra.Command {
 		newSessionsCmd(c),
 		newMFACmd(c),
 		newSAMLCmd(c),
+		newAPIKeysCmd(c),
 		newDemoAppCmd(c),
 		newVersionCmd(c),
 	)

@@ -72,7 +72,8 @@ func (c *cli) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	brk, err := a.newBroker(km, local.NewHasher(local.DefaultParams, 0, 0, nil), conns)
+	hasher := local.NewHasher(local.DefaultParams, 0, 0, nil)
+	brk, err := a.newBroker(km, hasher, conns)
 	if err != nil {
 		return err
 	}
@@ -106,16 +107,7 @@ func (c *cli) serve(ctx context.Context) error {
 		return err
 	}
 
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		WriteTimeout:      cfg.HTTP.WriteTimeout,
-		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := a.httpServer(ctx, handler)
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return fmt.Errorf("http.address: listen on %s: %w", cfg.HTTP.Address, err)
@@ -124,7 +116,7 @@ func (c *cli) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	go km.Run(bg)
-	go conns.Watch(bg, a.db, connectorPollInterval) // re-open changed connectors
+	go conns.Watch(bg, enabledConnectors{a.db}, connectorPollInterval) // re-open changed connectors
 	if cfg.Ephemeral.Redis == nil {
 		go every(bg, a.log, sweepInterval, "expired ephemeral rows", a.db.Ephemeral().Sweep)
 	}
@@ -141,6 +133,23 @@ func (c *cli) serve(ctx context.Context) error {
 			served <- srv.Serve(ln)
 		}
 	}()
+	var admin *http.Server
+	if cfg.Admin.Enabled {
+		aln, base, err := a.listenAdmin()
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		h, err := a.adminHandler(ctx, km, brk, hasher, base)
+		if err != nil {
+			_ = aln.Close()
+			_ = srv.Close()
+			return err
+		}
+		admin = a.serveAdmin(ctx, aln, h)
+		defer admin.Close()
+		a.log.Info("admin API and console serving", slog.String("api", base+"/api/v1"), slog.String("console", base+"/admin/"))
+	}
 	// Start-up hashed the local connector's dummy password with argon2id
 	// (DefaultParams: a 19 MiB buffer) and parsed config, keys and
 	// templates: give that garbage back to the OS now, not whenever the
@@ -171,6 +180,11 @@ func (c *cli) serve(ctx context.Context) error {
 	a.log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", cfg.HTTP.ShutdownTimeout))
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		if err := admin.Shutdown(sctx); err != nil {
+			a.log.Warn("admin listener drain", slog.Any("error", err))
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}

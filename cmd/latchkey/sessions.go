@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkeyid/latchkey/api"
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/providers/local"
 	"github.com/latchkeyid/latchkey/session"
@@ -47,23 +48,9 @@ func newSessionsCmd(c *cli) *cobra.Command {
 				return fmt.Errorf("list sessions of %q: %w", listUser, err)
 			}
 			if c.jsonOut {
-				type row struct {
-					SID            string    `json:"sid"`
-					CreatedAt      time.Time `json:"created_at"`
-					AuthTime       time.Time `json:"auth_time"`
-					ConnectorID    string    `json:"connector_id"`
-					AMR            []string  `json:"amr"`
-					Clients        []string  `json:"clients"`
-					IdleExpiry     time.Time `json:"idle_expiry"`
-					AbsoluteExpiry time.Time `json:"absolute_expiry"`
-				}
-				rows := []row{}
+				rows := make([]api.SessionView, 0, len(sessions))
 				for _, s := range sessions {
-					clients := s.Clients
-					if clients == nil {
-						clients = []string{}
-					}
-					rows = append(rows, row{s.SID, s.CreatedAt, s.AuthTime, s.ConnectorID, s.AMR, clients, s.IdleExpiry, s.AbsoluteExpiry})
+					rows = append(rows, api.ViewSession(s))
 				}
 				return c.printJSON(map[string]any{"username": u.Username, "sessions": rows})
 			}

@@ -33,7 +33,7 @@ func syncConfig(ctx context.Context, db storage.Durable, cfg *config.Config, rin
 			return fmt.Errorf("list clients: %w", err)
 		}
 		for _, c := range clients {
-			if c.ConfigManaged && !want[c.ID] {
+			if c.ConfigManaged && !want[c.ID] && c.ID != AdminClientID { // the built-in admin client stays
 				if err := tx.DeleteClient(ctx, c.ID); err != nil {
 					return fmt.Errorf("delete client %q: %w", c.ID, err)
 				}

@@ -36,6 +36,7 @@ type Config struct {
 	Notify     Notify            `yaml:"notify" json:"notify"`     // notify.go
 	Accounts   Accounts          `yaml:"accounts" json:"accounts"` // notify.go
 	Demo       Demo              `yaml:"demo" json:"demo"`
+	Admin      Admin             `yaml:"admin" json:"admin"`
 
 	// BaseDir is the directory relative paths in the file were resolved
 	// against: the config file's directory for Load, the baseDir argument
@@ -210,6 +211,30 @@ type Logging struct {
 }
 
 // Demo configures the quickstart's conveniences.
+// Admin is the admin API and console listener.
+type Admin struct {
+	// Enabled starts the admin listener with `latchkey serve`.
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// Listen is the admin listener's address (host:port).
+	Listen string `yaml:"listen" json:"listen"`
+	// RateLimit is the request limit per API key.
+	RateLimit LimitRule `yaml:"rateLimit" json:"rateLimit"`
+	// URL is the admin listener's external base URL (the console's
+	// redirect URI is URL + "/admin/callback"); empty: http:// + the
+	// address it listens on.
+	URL string `yaml:"url" json:"url"`
+	// Console is the admin console's sign-in.
+	Console AdminConsole `yaml:"console" json:"console"`
+}
+
+// AdminConsole says who may sign in to the admin console.
+type AdminConsole struct {
+	// Group is the group an admin must be in.
+	Group string `yaml:"group" json:"group"`
+	// RequireMFA asks for acr urn:latchkey:acr:mfa and refuses less.
+	RequireMFA bool `yaml:"requireMFA" json:"requireMFA"`
+}
+
 type Demo struct {
 	// CreateUser creates the user "demo" with a random password (printed
 	// once) on the first start with an empty user table.

@@ -127,6 +127,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		Logging:  Logging{Level: "info", Format: "text"},
 		Limits:   defaultLimits(),
 		MFA:      defaultMFA(),
+		Admin:    defaultAdmin(),
 		BaseDir:  "/etc/latchkey",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -363,6 +364,7 @@ func TestParseFullConfig(t *testing.T) {
 		Limits:  defaultLimits(),
 		MFA:     defaultMFA(),
 		Demo:    Demo{CreateUser: true},
+		Admin:   defaultAdmin(),
 		BaseDir: dir,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -1338,4 +1340,49 @@ func TestMFAProblems(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("problems at %v, want %v", got, want)
 	}
+}
+
+func TestAdminSection(t *testing.T) {
+	base := "issuer: https://id.example.com\nkeys: {encryptionKeys: [{id: k1, key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=}]}\n"
+	cfg, err := Parse([]byte(base), nil, "/etc/latchkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := defaultAdmin(); !reflect.DeepEqual(cfg.Admin, want) {
+		t.Fatalf("admin defaults = %+v, want %+v", cfg.Admin, want)
+	}
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"enabled on another port", "admin: {enabled: true, listen: '127.0.0.1:0', rateLimit: {limit: 5, window: 1s}}\n", nil},
+		{"bad listen and rule", "admin: {listen: nowhere, rateLimit: {limit: -2}}\n", []string{
+			`admin.listen: "nowhere" is not host:port`,
+			"admin.rateLimit.limit: must not be negative (0 turns the rule off)"}},
+		{"unknown key", "admin: {port: 5557}\n", []string{"admin.port: unknown key"}},
+		{"bad url and group", "admin: {url: 'https://admin.example/x', console: {group: ''}}\n", []string{
+			`admin.url: "https://admin.example/x" is not an http(s) base URL without a path`, "admin.console.group: must not be empty"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(base+tc.yaml), nil, "/etc/latchkey")
+			var got []string
+			var p *Problems
+			if errors.As(err, &p) {
+				for _, pr := range p.List {
+					got = append(got, pr.String())
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+func defaultAdmin() Admin {
+	return Admin{Listen: "127.0.0.1:5557", RateLimit: LimitRule{Limit: 600, Window: time.Minute},
+		Console: AdminConsole{Group: "latchkey-admins", RequireMFA: true}}
 }

@@ -9,9 +9,10 @@ import (
 
 // Default values that the documentation and tests refer to.
 const (
-	DefaultAddress    = "127.0.0.1:5556"
-	DefaultSQLitePath = "data/latchkey.db"
-	DefaultKeyPrefix  = "latchkey:"
+	DefaultAddress     = "127.0.0.1:5556"
+	DefaultSQLitePath  = "data/latchkey.db"
+	DefaultKeyPrefix   = "latchkey:"
+	DefaultAdminListen = "127.0.0.1:5557"
 )
 
 // applyDefaults is the one place defaults live. present holds the key
@@ -112,6 +113,12 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	dur("limits.lockout.baseDelay", &l.Lockout.BaseDelay, 30*time.Second)
 	dur("limits.lockout.maxDelay", &l.Lockout.MaxDelay, 15*time.Minute)
 	dur("limits.lockout.quietPeriod", &l.Lockout.QuietPeriod, time.Hour)
+
+	str("admin.listen", &cfg.Admin.Listen, DefaultAdminListen)
+	num("admin.rateLimit.limit", &cfg.Admin.RateLimit.Limit, 600)
+	dur("admin.rateLimit.window", &cfg.Admin.RateLimit.Window, time.Minute)
+	str("admin.console.group", &cfg.Admin.Console.Group, "latchkey-admins")
+	boolean("admin.console.requireMFA", &cfg.Admin.Console.RequireMFA, true)
 
 	mfaDefaults(&cfg.MFA)
 	notifyDefaults(&cfg.Notify)

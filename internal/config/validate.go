@@ -108,6 +108,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.limits(&cfg.Limits)
 	c.mfa(&cfg.MFA)
 	c.notify(cfg) // notify.go
+	c.admin(&cfg.Admin)
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())
@@ -321,6 +322,16 @@ func (c *checker) outbound(o *Outbound) {
 	c.positiveSize("outbound.maxBodyBytes", o.MaxBodyBytes)
 }
 
+// limitRule checks one rate-limit rule at path p.
+func (c *checker) limitRule(p string, r LimitRule) {
+	if r.Limit < 0 {
+		c.add(p+".limit", "must not be negative (0 turns the rule off)")
+	}
+	if r.Limit > 0 && (r.Window < time.Millisecond || r.Window > 31*24*time.Hour) {
+		c.add(p+".window", "must be between 1ms and 31d")
+	}
+}
+
 func (c *checker) limits(l *Limits) {
 	rules := []struct {
 		name string
@@ -332,13 +343,7 @@ func (c *checker) limits(l *Limits) {
 		{"otpSendPerAccount", l.OTPSendPerAccount}, {"recoveryPerIP", l.RecoveryPerIP},
 	}
 	for _, r := range rules {
-		p := "limits." + r.name
-		if r.r.Limit < 0 {
-			c.add(p+".limit", "must not be negative (0 turns the rule off)")
-		}
-		if r.r.Limit > 0 && (r.r.Window < time.Millisecond || r.r.Window > 31*24*time.Hour) {
-			c.add(p+".window", "must be between 1ms and 31d")
-		}
+		c.limitRule("limits."+r.name, r.r)
 	}
 	lo := l.Lockout
 	if lo.Threshold < 0 {
@@ -353,6 +358,22 @@ func (c *checker) limits(l *Limits) {
 		if lo.MaxDelay > 24*time.Hour {
 			c.add("limits.lockout.maxDelay", "must be at most 24h: a lockout is never permanent")
 		}
+	}
+}
+
+func (c *checker) admin(a *Admin) {
+	if !validHostPort(a.Listen, true) {
+		c.add("admin.listen", "%s is not host:port", c.quote("admin.listen", a.Listen))
+	}
+	c.limitRule("admin.rateLimit", a.RateLimit)
+	if a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			c.add("admin.url", "%s is not an http(s) base URL without a path", c.quote("admin.url", a.URL))
+		}
+	}
+	if a.Console.Group == "" {
+		c.add("admin.console.group", "must not be empty")
 	}
 }
 

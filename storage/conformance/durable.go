@@ -67,6 +67,7 @@ func RunDurable(t *testing.T, open func(t *testing.T) storage.Durable) {
 		{"RefreshTokens", durTestRefreshTokens},
 		{"MFACredentials", durTestMFA},
 		{"Identities", durTestIdentities},
+		{"APIKeys", durTestAPIKeys},
 		{"Tx", durTestTx},
 		{"Events", durTestEvents},
 		{"ListEvents", durTestListEvents},
@@ -427,6 +428,7 @@ var durConnectors = durKind[storage.Connector]{
 			Config: json.RawMessage(`{"issuer": "https://idp.example.com",
   "clientID":"latchkey", "clientSecret": {"kid":"k1","ct":"AAECAw=="}, "scopes": ["openid"] }`),
 			ConfigManaged: true,
+			Disabled:      true,
 			CreatedAt:     durFixtureTime(3),
 			UpdatedAt:     durFixtureTime(4),
 		}
@@ -1089,6 +1091,11 @@ func durTestListEvents(t *testing.T, open func(t *testing.T) storage.Durable) {
 		{"limit with filters", storage.EventFilter{UserID: "u1", Since: at(1), Limit: 1}, []string{"e4"}},
 		{"limit above count", storage.EventFilter{Limit: 100}, []string{"e0", "e1", "e2", "e3", "e4", "e5"}},
 		{"no match", storage.EventFilter{UserID: "nobody"}, nil},
+		{"after", storage.EventFilter{After: "e1"}, []string{"e2", "e3", "e4", "e5"}},
+		{"after with limit", storage.EventFilter{After: "e1", Limit: 2}, []string{"e2", "e3"}},
+		{"after with type", storage.EventFilter{After: "e0", Type: "user.login.succeeded"}, []string{"e2", "e4"}},
+		{"after the last", storage.EventFilter{After: "e5"}, nil},
+		{"after an unknown id", storage.EventFilter{After: "nope"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1105,6 +1112,26 @@ func durTestListEvents(t *testing.T, open func(t *testing.T) storage.Durable) {
 		got, err := s.ListEvents(ctx, storage.EventFilter{})
 		durWantErr(t, "ListEvents", err, nil)
 		durEqual(t, "events", durNormEvents(got), durNormEvents(events))
+	})
+	t.Run("after, same time", func(t *testing.T) {
+		s := open(t)
+		// Paging one by one through events with one time visits each once,
+		// in the order they were appended.
+		for _, id := range []string{"s2", "s0", "s1"} {
+			durWantErr(t, "append "+id, s.AppendEvent(ctx, storage.Event{ID: id, Type: "x", Time: base}), nil)
+		}
+		var ids []string
+		cursor := ""
+		for range 5 {
+			page, err := s.ListEvents(ctx, storage.EventFilter{After: cursor, Limit: 1})
+			durWantErr(t, "ListEvents", err, nil)
+			if len(page) == 0 {
+				break
+			}
+			ids = append(ids, page[0].ID)
+			cursor = page[0].ID
+		}
+		durEqual(t, "paged ids", ids, []string{"s2", "s0", "s1"})
 	})
 }
 

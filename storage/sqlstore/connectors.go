@@ -9,14 +9,14 @@ import (
 	"github.com/latchkeyid/latchkey/storage"
 )
 
-const connectorColumns = `id, type, name, config, config_managed, created_at, updated_at`
+const connectorColumns = `id, type, name, config, config_managed, created_at, updated_at, disabled`
 
 func scanConnector(row interface{ Scan(...any) error }) (storage.Connector, error) {
 	var (
 		c      storage.Connector
 		config []byte
 	)
-	if err := row.Scan(&c.ID, &c.Type, &c.Name, &config, &c.ConfigManaged, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}); err != nil {
+	if err := row.Scan(&c.ID, &c.Type, &c.Name, &config, &c.ConfigManaged, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt}, &c.Disabled); err != nil {
 		return storage.Connector{}, err
 	}
 	c.Config = rawValue(config)
@@ -24,7 +24,7 @@ func scanConnector(row interface{ Scan(...any) error }) (storage.Connector, erro
 }
 
 func (s *Store) connectorArgs(c storage.Connector) []any {
-	return []any{c.ID, c.Type, c.Name, rawArg(c.Config), c.ConfigManaged, s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt)}
+	return []any{c.ID, c.Type, c.Name, rawArg(c.Config), c.ConfigManaged, s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt), c.Disabled}
 }
 
 // CreateConnector stores a new connector; storage.ErrConflict if the id
@@ -35,7 +35,7 @@ func (s *Store) CreateConnector(ctx context.Context, c storage.Connector) error 
 	}
 	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	res, err := s.writer(ctx).ExecContext(ctx,
-		`INSERT INTO connectors (`+connectorColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+		`INSERT INTO connectors (`+connectorColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
 		s.connectorArgs(c)...)
 	if err != nil {
 		return fmt.Errorf("create connector %q: %w", c.ID, err)
@@ -100,7 +100,7 @@ func (s *Store) UpdateConnector(ctx context.Context, id string, fn func(storage.
 		}
 		tx.touch(old.UpdatedAt, &c.UpdatedAt)
 		_, err = tx.tx.ExecContext(ctx,
-			`UPDATE connectors SET type = $2, name = $3, config = $4, config_managed = $5, created_at = $6, updated_at = $7 WHERE id = $1`,
+			`UPDATE connectors SET type = $2, name = $3, config = $4, config_managed = $5, created_at = $6, updated_at = $7, disabled = $8 WHERE id = $1`,
 			tx.connectorArgs(c)...)
 		return err
 	})

@@ -65,6 +65,11 @@ func (s *Store) ListEvents(ctx context.Context, f storage.EventFilter) ([]storag
 	if f.UserID != "" {
 		add(`user_id = ?`, f.UserID)
 	}
+	if f.After != "" {
+		// The listing order is (time, seq): continue after the cursor's
+		// place in it. An unknown id makes the subquery empty: nothing.
+		add(`(time, seq) > (SELECT a.time, a.seq FROM audit_events a WHERE a.id = ?)`, f.After)
+	}
 	q := `SELECT ` + eventColumns + ` FROM audit_events`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)

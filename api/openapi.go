@@ -1,0 +1,9 @@
+package api
+
+import _ "embed"
+
+// OpenAPI is the API's description (OpenAPI 3.1), served at
+// /api/v1/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
