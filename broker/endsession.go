@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
@@ -58,6 +59,12 @@ func (b *Broker) endSession(ctx context.Context, sid, reason string, actor strin
 		b.log.WarnContext(ctx, "end session: clean-up", slog.Any("error", err))
 	}
 	now := b.now()
+	// Every access token issued under the session until now stops
+	// working at introspection and /userinfo (accessRevoked); tokens a
+	// surviving refresh token mints later are not touched.
+	if err := b.eph.Put(ctx, endedSIDKey(sess.SID), []byte(now.UTC().Format(time.RFC3339Nano)), b.atTTL); err != nil {
+		b.log.ErrorContext(ctx, "end session: mark its access tokens ended", slog.Any("error", err))
+	}
 	var clients []storage.Client
 	var revoked int64
 	for _, id := range sess.Clients {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/broker/token"
@@ -69,7 +70,7 @@ func (b *Broker) introspectAccess(ctx context.Context, caller storage.Client, to
 	if claims.ClientID != caller.ID && !slices.Contains(claims.Audience, caller.ID) {
 		return inactive, nil
 	}
-	revoked, oerr := b.accessRevoked(ctx, claims.JTI)
+	revoked, oerr := b.accessRevoked(ctx, claims)
 	if oerr != nil || revoked {
 		return inactive, oerr
 	}
@@ -106,17 +107,39 @@ func (b *Broker) introspectAccess(ctx context.Context, caller storage.Client, to
 // auth_time.
 func isClientToken(c token.AccessClaims) bool { return c.Subject == c.ClientID && c.AuthTime.IsZero() }
 
-// accessRevoked looks the jti up in the denylist.
-func (b *Broker) accessRevoked(ctx context.Context, jti string) (bool, *oauth2.Error) {
-	_, err := b.eph.Get(ctx, revokedKey(jti))
+// accessRevoked tells whether an access token was revoked: its jti is
+// on the denylist (/revoke), or it names a session (sid) that ended at or
+// after the token was issued (logout, an admin or the user ending it).
+// iat has whole seconds, so a token minted in the second the session
+// ended counts as before it.
+func (b *Broker) accessRevoked(ctx context.Context, claims token.AccessClaims) (bool, *oauth2.Error) {
+	_, err := b.eph.Get(ctx, revokedKey(claims.JTI))
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, storage.ErrNotFound):
+	case !errors.Is(err, storage.ErrNotFound):
+		return false, oauth2.ErrServerError("", fmt.Errorf("check access token denylist: %w", err))
+	}
+	if claims.SID == "" {
 		return false, nil
 	}
-	return false, oauth2.ErrServerError("", fmt.Errorf("check access token denylist: %w", err))
+	raw, err := b.eph.Get(ctx, endedSIDKey(claims.SID))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, oauth2.ErrServerError("", fmt.Errorf("check ended sessions: %w", err))
+	}
+	ended, err := time.Parse(time.RFC3339Nano, string(raw))
+	if err != nil {
+		return true, nil // unreadable: fail closed
+	}
+	return !claims.IssuedAt.After(ended.Truncate(time.Second)), nil
 }
+
+// endedSIDKey marks a session ended (endSession) for as long as an access
+// token issued under it may live.
+func endedSIDKey(sid string) string { return "ended-sid:" + sid }
 
 func (b *Broker) introspectRefresh(ctx context.Context, caller storage.Client, tok string) (*Introspection, *oauth2.Error) {
 	if len(tok) > maxRefreshTokenLen {

@@ -227,10 +227,10 @@ func (b *Broker) UserInfo(ctx context.Context, bearer string) (map[string]any, *
 	if err != nil {
 		return nil, oauth2.ErrInvalidToken("the access token is invalid or expired", err)
 	}
-	if _, err := b.eph.Get(ctx, revokedKey(claims.JTI)); err == nil {
+	if revoked, oerr := b.accessRevoked(ctx, claims); oerr != nil {
+		return nil, oerr
+	} else if revoked {
 		return nil, oauth2.ErrInvalidToken("the access token was revoked", nil)
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return nil, oauth2.ErrServerError("", err)
 	}
 	if !slices.Contains(claims.Scopes, "openid") {
 		return nil, oauth2.ErrInsufficientScope("the access token lacks the openid scope", nil)

@@ -371,6 +371,71 @@ func TestSessionBoundRefreshTokens(t *testing.T) {
 	}
 }
 
+// TestEndedSessionEndsAccessTokens: ending a session (logout) stops every
+// access token issued under it at /introspect and /userinfo, for every
+// client of the session; a token a surviving (not session-bound) refresh
+// token mints afterwards works, and the other browser's tokens are not
+// touched.
+func TestEndedSessionEndsAccessTokens(t *testing.T) {
+	for _, tc := range storeCases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSessionFixture(t, tc.be)
+			const freeCB = "https://free.example/cb"
+			f.addClient(storage.Client{ID: "free", RedirectURIs: []string{freeCB}}, "free-secret")
+			free := f.rp("free", "free-secret", freeCB, "openid", "offline_access")
+			app := f.rp("app", appSecret, appCB, "openid")
+			b, other := f.browser(), f.browser()
+			appTok, _ := f.signedIn(t, b, app, "alice", alicePassword)
+			freeTok, _ := f.ridden(t, b, free)
+			otherTok, _ := f.signedIn(t, other, app, "alice", alicePassword)
+			introspect := func(tok string) bool {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, f.issuer+"/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("app", appSecret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var out struct {
+					Active bool `json:"active"`
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("introspect: HTTP %d, %v", resp.StatusCode, err)
+				}
+				return out.Active
+			}
+			if !introspect(appTok.AccessToken) || !introspect(otherTok.AccessToken) {
+				t.Fatal("access tokens inactive before logout")
+			}
+			resp, page := b.getRaw(f.logoutURL("id_token_hint", appTok.Extra("id_token").(string)))
+			signedOutPage(t, resp, page)
+
+			if introspect(appTok.AccessToken) {
+				t.Error("the app's access token is active after logout")
+			}
+			for _, tok := range []string{appTok.AccessToken, freeTok.AccessToken} {
+				resp, body := bearerGet(t, f.issuer+"/userinfo", tok)
+				assertBearerError(t, resp, body, 401, "invalid_token", "the access token was revoked")
+			}
+			if !introspect(otherTok.AccessToken) {
+				t.Error("the other browser's access token stopped working")
+			}
+			// The free client's refresh token survives logout; what it
+			// mints after the session ended works.
+			f.clock.Advance(2 * time.Second)
+			next, err := free.TokenSource(context.Background(), &oauth2.Token{RefreshToken: freeTok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+			if err != nil {
+				t.Fatalf("refresh after logout: %v", err)
+			}
+			if resp, body := bearerGet(t, f.issuer+"/userinfo", next.AccessToken); resp.StatusCode != 200 {
+				t.Errorf("userinfo with the token minted after logout: HTTP %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
 // TestSessionBoundRefreshExpiredSession: a session that merely expired
 // (idle) also stops its session-bound refresh tokens.
 func TestSessionBoundRefreshExpiredSession(t *testing.T) {
@@ -409,8 +474,9 @@ func TestDisableUserEndsSessions(t *testing.T) {
 			}
 			f.ridden(t, bobs, conf) // bob is not touched
 			f.setDisabled("u-alice", true)
+			// The access token names an ended session.
 			resp, body := bearerGet(t, f.issuer+"/userinfo", tok.AccessToken)
-			assertBearerError(t, resp, body, 401, "invalid_token", "the account is not available")
+			assertBearerError(t, resp, body, 401, "invalid_token", "the access token was revoked")
 			rec, err := f.db.GetRefreshToken(t.Context(), sha256Hex(tok.RefreshToken))
 			if err != nil || rec.RevokedAt.IsZero() {
 				t.Errorf("session-bound refresh token after disabling: %+v %v", rec, err)
