@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -56,20 +55,7 @@ func StartMailpit(t testing.TB, extra ...string) *Mailpit {
 	cmd := exec.Command(bin, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mailpit: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	done := Start(t, "mailpit", cmd, &out)
 	m := &Mailpit{SMTPHost: "127.0.0.1", SMTPPort: sp, API: "http://127.0.0.1:" + strconv.Itoa(hp), t: t}
 	for i := 0; i < 200; i++ {
 		select {

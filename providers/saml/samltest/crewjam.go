@@ -79,27 +79,8 @@ func StartCrewjamIdP(t testing.TB, bin string) (string, string) {
 	cmd.Dir = work
 	var logs providertest.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the IdP: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			// The IdP logs usernames and request paths, no passwords.
-			t.Logf("IdP output:\n%s", logs.String())
-		}
-	})
+	// The IdP logs usernames and request paths, no passwords.
+	exited := testenv.Start(t, "IdP", cmd, &logs)
 	deadline := time.Now().Add(20 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	for {
