@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -134,6 +135,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, at time.Tim
 	err := s.inTx(ctx, func(ctx context.Context, tx *Store) error {
 		var got string
 		q := tx.writer(ctx)
+		if err := tx.lockForRotation(ctx, q, hash); err != nil {
+			return err
+		}
 		err := q.QueryRowContext(ctx,
 			`UPDATE refresh_tokens SET rotated_at = $2, successor_hash = $3
 			 WHERE hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING hash`,
@@ -163,61 +167,105 @@ func (s *Store) RotateRefreshToken(ctx context.Context, hash string, at time.Tim
 	return nil
 }
 
-// RevokeRefreshFamily revokes every token of the family not yet revoked.
-//
-// On PostgreSQL an UPDATE sees the rows committed when it started; a
-// rotation that held the parent's row lock while the UPDATE waited for it
-// commits a successor the UPDATE cannot see. The UPDATE is therefore
-// repeated, each time with a fresh snapshot, until it finds nothing left:
-// such a rotation has committed before the pass that revoked its parent
-// ended, so the next pass sees its successor.
+// RevokeRefreshFamily revokes every token of the family not yet revoked,
+// a successor committed by a racing rotation included (revokePasses).
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error) {
+	n, err := s.revokePasses(ctx, lockKey("rt-family:", familyID),
+		`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
+		familyID, s.timeArg(at))
+	if err != nil {
+		return n, fmt.Errorf("revoke refresh family %q: %w", familyID, err)
+	}
+	return n, nil
+}
+
+// revokePasses runs a revoking UPDATE until a pass finds nothing left
+// (at most maxRevokePasses). On PostgreSQL it first takes the exclusive
+// advisory lock key in a transaction: a rotation holds that lock shared
+// from before it locks its parent row until it commits (lockForRotation),
+// so once the lock is granted no rotation of these tokens is in flight,
+// the UPDATE sees every successor, and a rotation waiting for the lock
+// finds its parent revoked. Without it a tight loop of rotations could win
+// every parent row lock and outlast the passes.
+func (s *Store) revokePasses(ctx context.Context, key int64, update string, args ...any) (int64, error) {
 	var total int64
-	for range maxRevokePasses {
-		res, err := s.writer(ctx).ExecContext(ctx,
-			`UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL`,
-			familyID, s.timeArg(at))
-		if err != nil {
-			return total, fmt.Errorf("revoke refresh family %q: %w", familyID, err)
+	err := s.inTx(ctx, func(ctx context.Context, tx *Store) error {
+		q := tx.writer(ctx)
+		if tx.c.dialect == DialectPostgres {
+			if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, key); err != nil {
+				return fmt.Errorf("lock against rotations: %w", err)
+			}
 		}
-		n, err := affected(res)
-		if err != nil {
-			return total, fmt.Errorf("revoke refresh family %q: %w", familyID, err)
+		for range maxRevokePasses {
+			res, err := q.ExecContext(ctx, update, args...)
+			if err != nil {
+				return err
+			}
+			n, err := affected(res)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return nil
+			}
+			total += n
 		}
-		if n == 0 {
-			return total, nil
-		}
-		total += n
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return total, nil
 }
 
+// lockForRotation takes, on PostgreSQL, the shared advisory locks of the
+// token's family and of its client's session (revokePasses takes them
+// exclusive) before the rotation locks the parent row. family_id, sid and
+// client_id never change, so reading them unlocked is safe; an unknown
+// hash takes no lock and the rotation reports it.
+func (s *Store) lockForRotation(ctx context.Context, q querier, hash string) error {
+	if s.c.dialect != DialectPostgres {
+		return nil
+	}
+	var family, sid, client string
+	err := q.QueryRowContext(ctx, `SELECT family_id, sid, client_id FROM refresh_tokens WHERE hash = $1`, hash).Scan(&family, &sid, &client)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock_shared($2)`,
+		lockKey("rt-family:", family), lockKey("rt-sid:", client+"\x00"+sid)); err != nil {
+		return fmt.Errorf("lock against revocations: %w", err)
+	}
+	return nil
+}
+
+// lockKey is the advisory lock key of a name in a kind: 64 bits of its
+// FNV-1a hash (a collision only makes two unrelated operations wait for
+// each other).
+func lockKey(kind, name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(kind))
+	h.Write([]byte(name))
+	return int64(h.Sum64())
+}
+
 // RevokeRefreshTokensBySID revokes every token of the client issued under
-// the session sid not yet revoked, repeating the UPDATE like
-// RevokeRefreshFamily (a successor committed by a racing rotation carries
-// the same sid, and the next pass sees it).
+// the session sid not yet revoked, like RevokeRefreshFamily (a successor
+// committed by a racing rotation carries the same sid and client).
 func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error) {
 	if clientID == "" || sid == "" {
 		return 0, nil
 	}
-	var total int64
-	for range maxRevokePasses {
-		res, err := s.writer(ctx).ExecContext(ctx,
-			`UPDATE refresh_tokens SET revoked_at = $3 WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL`,
-			sid, clientID, s.timeArg(at))
-		if err != nil {
-			return total, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
-		}
-		n, err := affected(res)
-		if err != nil {
-			return total, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
-		}
-		if n == 0 {
-			return total, nil
-		}
-		total += n
+	n, err := s.revokePasses(ctx, lockKey("rt-sid:", clientID+"\x00"+sid),
+		`UPDATE refresh_tokens SET revoked_at = $3 WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL`,
+		sid, clientID, s.timeArg(at))
+	if err != nil {
+		return n, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
 	}
-	return total, nil
+	return n, nil
 }
 
 // PruneRefreshTokens deletes the families that can no longer refresh, in
