@@ -32,7 +32,7 @@ func upstreamDoneKey(sid string) string { return "fed-refresh-done:" + sid }
 // vouches for the user, or whose rules now deny them, revokes the family
 // and answers invalid_grant; an unreachable upstream answers
 // temporarily_unavailable and revokes nothing.
-func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec storage.RefreshToken, meta RequestMeta) *oauth2.Error {
+func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec storage.RefreshToken, user *storage.User, meta RequestMeta) *oauth2.Error {
 	if b.fed.Connectors == nil || b.fed.Store == nil || rec.SID == "" {
 		return nil
 	}
@@ -109,6 +109,7 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 		return oauth2.ErrServerError("", fmt.Errorf("upstream refresh: %w", err))
 	}
 	now := b.now()
+	var synced storage.User
 	err = b.fed.Store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 		if err := tx.UpdateIdentity(ctx, fs.ConnectorID, fs.Subject, func(i storage.Identity) (storage.Identity, error) {
 			if len(got.ConnectorData) > 0 {
@@ -127,11 +128,16 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 		}
 		got.Subject = fs.Subject
 		got = mergeStored(up, u, ident, got)
-		return b.syncProfile(ctx, tx, &u, got)
+		if err := b.syncProfile(ctx, tx, &u, got); err != nil {
+			return err
+		}
+		synced = u
+		return nil
 	})
 	if err != nil {
 		return oauth2.ErrServerError("", fmt.Errorf("store refreshed identity: %w", err))
 	}
+	*user = synced // the tokens of this refresh carry the profile just synced
 	_ = b.eph.Put(ctx, upstreamDoneKey(rec.SID), []byte("1"), upstreamDoneTTL)
 	b.log.DebugContext(ctx, "upstream refreshed", slog.String("connector_id", fs.ConnectorID), slog.Time("at", now))
 	return nil

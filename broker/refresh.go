@@ -167,7 +167,7 @@ func (b *Broker) refreshGrant(ctx context.Context, client storage.Client, form u
 	}
 
 	// A federated login is re-checked at its upstream (federation_refresh.go).
-	if oerr := b.upstreamRefresh(ctx, client, rec, meta); oerr != nil {
+	if oerr := b.upstreamRefresh(ctx, client, rec, &user, meta); oerr != nil {
 		return nil, oerr
 	}
 
