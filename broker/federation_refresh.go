@@ -67,7 +67,7 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 		}
 		waited = true
 		if _, err := b.eph.Get(ctx, upstreamDoneKey(rec.SID)); err == nil {
-			return nil // refreshed just now by the holder
+			return b.reloadUser(ctx, rec.UserID, user) // refreshed just now by the holder
 		}
 		if tries >= int(upstreamLockTTL/(25*time.Millisecond)) {
 			return oauth2.ErrTemporarilyUnavailable(up.Connector.Name()+" is busy; try again", errors.New("upstream refresh lock held too long"))
@@ -84,7 +84,7 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 		}
 	}()
 	if _, err := b.eph.Get(ctx, upstreamDoneKey(rec.SID)); waited && err == nil {
-		return nil // the refresh we waited for has just finished
+		return b.reloadUser(ctx, rec.UserID, user) // the refresh we waited for has just finished
 	}
 	ident, err := b.fed.Store.GetIdentity(ctx, fs.ConnectorID, fs.Subject)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -161,4 +161,15 @@ func (b *Broker) upstreamRevoke(ctx context.Context, client storage.Client, rec 
 		b.log.ErrorContext(ctx, "revoke refresh family after upstream refusal", slog.Any("error", err))
 	}
 	return oauth2.ErrInvalidGrant("the identity provider no longer vouches for the user", fmt.Errorf("upstream %s: %s", fs.ConnectorID, reason))
+}
+
+// reloadUser reads the user again after another request's upstream
+// refresh synced the profile, so that this refresh's tokens carry it too.
+func (b *Broker) reloadUser(ctx context.Context, id string, user *storage.User) *oauth2.Error {
+	u, err := b.store.GetUser(ctx, id)
+	if err != nil {
+		return oauth2.ErrServerError("", fmt.Errorf("reload user after the upstream refresh: %w", err))
+	}
+	*user = u
+	return nil
 }

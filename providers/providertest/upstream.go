@@ -68,6 +68,9 @@ type Fault struct {
 	RedirectTo string
 	// Status answers this HTTP status with an empty JSON object.
 	Status int
+	// Delay holds the request this long (or until the client gives up or
+	// the server closes) before it is answered as usual.
+	Delay time.Duration
 }
 
 // Behavior changes how the fake answers.
@@ -280,6 +283,15 @@ func (u *Upstream) faulty(path string, h http.HandlerFunc) http.HandlerFunc {
 		u.mu.Lock()
 		f := u.behavior.Faults[path]
 		u.mu.Unlock()
+		if f.Delay > 0 {
+			select {
+			case <-time.After(f.Delay):
+			case <-r.Context().Done():
+				return
+			case <-u.stop:
+				return
+			}
+		}
 		switch {
 		case f.Hang:
 			select {
