@@ -148,3 +148,14 @@ func CSRFToken(binding, requestID string) string {
 func checkCSRF(binding, requestID, got string) bool {
 	return subtle.ConstantTimeCompare([]byte(CSRFToken(binding, requestID)), []byte(got)) == 1
 }
+
+// RequestLocales returns the ui_locales of the auth request id if the
+// browser presenting binding started it, for the language of its pages;
+// nil when there is no such request.
+func (b *Broker) RequestLocales(ctx context.Context, id, binding string) []string {
+	req, err := b.loadRequest(ctx, id, binding)
+	if err != nil {
+		return nil
+	}
+	return req.UILocales
+}

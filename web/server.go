@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/clock"
+	"github.com/latchkeyid/latchkey/web/i18n"
 )
 
 // JWKSource gives the prepared JWKS document (broker/keys.Manager).
@@ -48,6 +49,9 @@ type Options struct {
 	Logger         *slog.Logger
 	Clock          clock.Clock
 	Rand           io.Reader
+	// Theme is the hosted pages' theme (config ui.theme, LoadTheme); nil
+	// is the default theme.
+	Theme *Theme
 }
 
 // Server is the public http.Handler.
@@ -69,6 +73,8 @@ type Server struct {
 	waPages      *webauthnPages
 	otpPage      *template.Template // otp.go
 	accountPages *accountPages      // account.go
+	i18n         *i18n.Catalog      // locale.go
+	theme        *Theme             // theme.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -119,6 +125,13 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("web: parse templates: %w", err)
 		}
 		s.pages = p
+		if s.i18n, err = i18n.New(); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		mux.HandleFunc("GET /language", s.switchLanguage) // locale.go
+		if s.theme = o.Theme; s.theme != nil {
+			mux.HandleFunc("GET /theme/{name}", s.serveTheme) // theme.go
+		}
 		mux.HandleFunc("GET "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("POST "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("GET /login", s.loginChooser) // federation.go

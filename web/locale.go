@@ -1,0 +1,147 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+	"path"
+	"reflect"
+	"strings"
+
+	"github.com/latchkeyid/latchkey/web/i18n"
+)
+
+// langCookie holds the language picked with the switcher: "de", or
+// "de:<request id>" when picked during a sign-in, so that it beats the
+// app's ui_locales for that request.
+const langCookie = "latchkey_lang"
+
+// placeholderFuncs lets the templates parse; render replaces them with
+// the functions of the request's language.
+var placeholderFuncs = template.FuncMap{
+	"t":         func(string, ...any) template.HTML { return "" },
+	"lang":      func() string { return "en" },
+	"languages": func() []langLink { return nil },
+	"themeCSS":  func() string { return "" },
+	"favicon":   func() string { return "" },
+	"logo":      func() string { return "" },
+}
+
+// parseTemplates parses the named files of templateFS with the page
+// functions; the result is named after the last file.
+func parseTemplates(patterns ...string) (*template.Template, error) {
+	return template.New(path.Base(patterns[len(patterns)-1])).Funcs(placeholderFuncs).ParseFS(templateFS, patterns...)
+}
+
+// langLink is one entry of the language switcher.
+type langLink struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// pageLanguage picks the language of a page for r (i18n.Catalog.Pick).
+func (s *Server) pageLanguage(r *http.Request, data any) i18n.Language {
+	reqID := requestIDOf(r, data)
+	code, cookieReq := i18n.SplitCookie(s.readCookie(r, langCookie))
+	var override, cookie string
+	if cookieReq != "" && cookieReq == reqID {
+		override = code
+	} else {
+		cookie = code
+	}
+	var uiLocales []string
+	if reqID != "" && s.broker != nil {
+		uiLocales = s.broker.RequestLocales(r.Context(), reqID, s.readCookie(r, bindingCookie))
+	}
+	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language"))
+}
+
+// requestIDOf finds the auth request of a page: the req query
+// parameter, else the RequestID of the page's View.
+func requestIDOf(r *http.Request, data any) string {
+	if id := r.URL.Query().Get("req"); id != "" {
+		return id
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		return ""
+	}
+	v := reflect.ValueOf(m["View"])
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	if f := v.FieldByName("RequestID"); f.IsValid() && f.Kind() == reflect.String {
+		return f.String()
+	}
+	return ""
+}
+
+// pageFuncs are the template functions of one page in lang.
+func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language) template.FuncMap {
+	back := returnPath(r, requestIDOf(r, data))
+	links := make([]langLink, 0, len(i18n.Languages))
+	for _, l := range i18n.Languages {
+		q := url.Values{"lang": {l.Code}, "return": {back}}
+		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: "/language?" + q.Encode(), Current: l.Code == lang.Code})
+	}
+	th := s.themeFor(r, data)
+	return template.FuncMap{
+		"t":         s.i18n.Translator(lang),
+		"lang":      func() string { return lang.Code },
+		"languages": func() []langLink { return links },
+		"themeCSS":  func() string { return th.css },
+		"favicon":   func() string { return th.favicon },
+		"logo":      func() string { return th.logo },
+	}
+}
+
+// returnPath is where the switcher comes back to: the page itself for
+// a GET, else the page of the request (a POST cannot be repeated).
+func returnPath(r *http.Request, reqID string) string {
+	if r.Method == http.MethodGet {
+		return r.URL.RequestURI()
+	}
+	if reqID != "" {
+		return r.URL.Path + "?" + url.Values{"req": {reqID}}.Encode()
+	}
+	return r.URL.Path
+}
+
+// switchLanguage sets the language cookie and goes back to the page.
+// It only sets a preference, so it needs no CSRF token.
+func (s *Server) switchLanguage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	code := q.Get("lang")
+	known := false
+	for _, l := range i18n.Languages {
+		known = known || l.Code == code
+	}
+	back := q.Get("return")
+	if !localPath(back) {
+		back = "/account"
+	}
+	if !known {
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	value := code
+	if u, err := url.Parse(back); err == nil {
+		if req := u.Query().Get("req"); req != "" && len(req) <= 64 {
+			value += ":" + req
+		}
+	}
+	s.setCookie(w, langCookie, value, 365*24*3600)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// localPath accepts only a path of this server ("/x", not "//host" or
+// "/\host"), so the switcher is no open redirect.
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") && !strings.ContainsAny(p, "\r\n")
+}
