@@ -164,6 +164,7 @@ func resolvePaths(cfg *Config, baseDir string) {
 	}
 	abs(&cfg.HTTP.TLS.Cert)
 	abs(&cfg.HTTP.TLS.Key)
+	abs(&cfg.UI.Theme)
 	if cfg.Ephemeral.Redis != nil {
 		abs(&cfg.Ephemeral.Redis.TLS.CAFile)
 	}

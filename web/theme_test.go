@@ -1,0 +1,76 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/latchkeyid/latchkey/web/i18n"
+)
+
+func TestTheme(t *testing.T) {
+	if _, err := LoadTheme(fstest.MapFS{"readme.txt": {Data: []byte("x")}}); err == nil || !strings.Contains(err.Error(), "none of theme.css") {
+		t.Fatalf("empty folder: %v", err)
+	}
+	if _, err := LoadTheme(fstest.MapFS{"theme.css": {Data: make([]byte, maxThemeFile+1)}}); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("big file: %v", err)
+	}
+	th, err := LoadTheme(fstest.MapFS{
+		"theme.css":   {Data: []byte(":root { --accent: #8a2be2; }")},
+		"logo.svg":    {Data: []byte("<svg xmlns='http://www.w3.org/2000/svg'/>")},
+		"favicon.png": {Data: []byte("\x89PNG")},
+		"other.js":    {Data: []byte("alert(1)")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(s *Server) string {
+		w := httptest.NewRecorder()
+		s.render(w, httptest.NewRequest(http.MethodGet, "/logout", nil), http.StatusOK, p.signedOut, pageCSP, map[string]any{"Title": "Signed out", "Done": struct {
+			ClientName, Redirect string
+			FrontChannel         []string
+		}{}})
+		return w.Body.String()
+	}
+	themed := render(&Server{i18n: cat, theme: th})
+	for _, want := range []string{
+		`<link rel="stylesheet" href="/static/latchkey.css">` + "\n" + `<link rel="stylesheet" href="/theme/theme.css">`,
+		`<link rel="icon" href="/theme/favicon.png">`, `<img class="logo" src="/theme/logo.svg" alt="">`,
+	} {
+		if !strings.Contains(themed, want) {
+			t.Errorf("themed page lacks %q:\n%s", want, themed)
+		}
+	}
+	if plain := render(&Server{i18n: cat}); strings.Contains(plain, "/theme/") {
+		t.Errorf("default theme page refers to /theme/:\n%s", plain)
+	}
+
+	s := &Server{theme: th}
+	for _, tc := range []struct {
+		name, ctype string
+		status      int
+	}{
+		{"theme.css", "text/css; charset=utf-8", 200},
+		{"logo.svg", "image/svg+xml", 200},
+		{"other.js", "", 404},
+		{"logo.png", "", 404},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/theme/"+tc.name, nil)
+		r.SetPathValue("name", tc.name)
+		w := httptest.NewRecorder()
+		s.serveTheme(w, r)
+		if w.Code != tc.status || (tc.status == 200 && (w.Header().Get("Content-Type") != tc.ctype || !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox"))) {
+			t.Errorf("%s: status %d, headers %v", tc.name, w.Code, w.Header())
+		}
+	}
+}
