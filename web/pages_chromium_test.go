@@ -16,8 +16,9 @@ import (
 )
 
 // TestPagesInChromium visits the hosted pages (login in English and
-// German, consent, second-factor enrollment, error, logout confirmation)
-// at 390 px and 1280 px, screenshots each into artifactsDir("pages") and
+// German, consent, account selection, second-factor enrollment, error,
+// logout confirmation, signed out) at 390 px and 1280 px, and in dark mode
+// at 1280 px, screenshots each (light) into artifactsDir("pages") and
 // fails on any serious or critical axe-core violation. With
 // LATCHKEY_UPDATE_DOCS=1 the screenshots also replace docs/img/pages-*.png.
 func TestPagesInChromium(t *testing.T) {
@@ -50,16 +51,21 @@ func TestPagesInChromium(t *testing.T) {
 		"mfaURL":     app.AuthCodeURL("s2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("acr_values", mfa.ACRMFA)),
 		"errorURL":   f.issuer + "/login?req=no-such-request",
 		"logoutURL":  f.issuer + "/logout",
+		"selectURL":  app.AuthCodeURL("s3", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "select_account")),
 		"username":   "alice", "password": alicePassword, "shotDir": dir,
 	}, &res)
 
-	want := map[string]string{"login": "en", "login-de": "de", "consent": "en", "mfa-enroll": "en", "error": "en", "logout-confirm": "en"}
-	paths := map[string]string{"login": "/login", "login-de": "/login", "consent": "/consent", "mfa-enroll": "/mfa/enroll", "error": "/login", "logout-confirm": "/logout"}
-	if len(res.Pages) != len(want) {
+	paths := map[string]string{"login": "/login", "login-de": "/login", "consent": "/consent", "select-account": "/select-account",
+		"mfa-enroll": "/mfa/enroll", "error": "/login", "logout-confirm": "/logout", "signed-out": "/logout/confirm"}
+	if len(res.Pages) != len(paths) {
 		t.Errorf("visited %+v", res.Pages)
 	}
 	for _, p := range res.Pages {
-		if p.Lang != want[p.Name] || !strings.HasPrefix(p.URL, f.issuer+paths[p.Name]) {
+		lang := "en"
+		if p.Name == "login-de" {
+			lang = "de"
+		}
+		if p.Lang != lang || !strings.HasPrefix(p.URL, f.issuer+paths[p.Name]) {
 			t.Errorf("page %s: lang %q at %s", p.Name, p.Lang, p.URL)
 		}
 	}
@@ -74,8 +80,8 @@ func TestPagesInChromium(t *testing.T) {
 			t.Errorf("console error: %s", e)
 		}
 	}
-	if res.AxeRuns != 2*len(want) {
-		t.Errorf("axe ran %d times, want %d", res.AxeRuns, 2*len(want))
+	if res.AxeRuns != 3*len(paths) {
+		t.Errorf("axe ran %d times, want %d", res.AxeRuns, 3*len(paths))
 	}
 	if os.Getenv("LATCHKEY_UPDATE_DOCS") == "1" {
 		shots, _ := filepath.Glob(filepath.Join(dir, "pages-*.png"))
