@@ -2,6 +2,7 @@ package web
 
 import (
 	"html/template"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"path"
@@ -27,10 +28,15 @@ var placeholderFuncs = template.FuncMap{
 	"logo":      func() string { return "" },
 }
 
-// parseTemplates parses the named files of templateFS with the page
-// functions; the result is named after the last file.
-func parseTemplates(patterns ...string) (*template.Template, error) {
-	return template.New(path.Base(patterns[len(patterns)-1])).Funcs(placeholderFuncs).ParseFS(templateFS, patterns...)
+// parseTemplates parses the named files with the page functions, each
+// from the theme's templates folder if it has the file, else from ours;
+// the result is named after the last file.
+func (s *Server) parseTemplates(patterns ...string) (*template.Template, error) {
+	var fsys fs.FS = templateFS
+	if s.theme != nil && s.theme.templates != nil {
+		fsys = overlayFS{top: s.theme.templates, base: templateFS}
+	}
+	return template.New(path.Base(patterns[len(patterns)-1])).Funcs(placeholderFuncs).ParseFS(fsys, patterns...)
 }
 
 // langLink is one entry of the language switcher.

@@ -163,7 +163,7 @@ func TestLoginPageInEveryLanguage(t *testing.T) {
 	if s.i18n, err = i18n.New(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := parsePages()
+	p, err := (&Server{}).parsePages()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,9 @@ type pages struct {
 	selectAccount, logoutConfirm, signedOut *template.Template
 }
 
-func parsePages() (*pages, error) {
+func (s *Server) parsePages() (*pages, error) {
 	parse := func(name string) (*template.Template, error) {
-		t, err := parseTemplates("templates/layout.html", "templates/"+name)
+		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func parsePages() (*pages, error) {
 	if p.signedOut, err = parse("signed_out.html"); err != nil {
 		return nil, err
 	}
-	if p.formPost, err = parseTemplates("templates/form_post.html"); err != nil {
+	if p.formPost, err = s.parseTemplates("templates/form_post.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil

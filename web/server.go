@@ -120,7 +120,8 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET "+broker.PathDiscoveryAS, s.serveDiscovery)
 	mux.HandleFunc("GET "+broker.PathJWKS, s.serveJWKS)
 	if s.broker != nil {
-		p, err := parsePages()
+		s.theme = o.Theme // theme.go; its templates override ours
+		p, err := s.parsePages()
 		if err != nil {
 			return nil, fmt.Errorf("web: parse templates: %w", err)
 		}
@@ -129,7 +130,7 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 		mux.HandleFunc("GET /language", s.switchLanguage) // locale.go
-		if s.theme = o.Theme; s.theme != nil {
+		if s.theme != nil {
 			mux.HandleFunc("GET /theme/{name}", s.serveTheme) // theme.go
 		}
 		mux.HandleFunc("GET "+broker.PathAuthorize, s.authorize)

@@ -28,6 +28,9 @@ const maxThemeFile = 1 << 20
 type Theme struct {
 	files map[string]themeFile
 	page  theme
+	// templates is the folder when its templates/*.html replace ours
+	// (same names, parsed at start); nil without any.
+	templates fs.FS
 }
 
 type themeFile struct {
@@ -40,7 +43,8 @@ type themeFile struct {
 type theme struct{ css, favicon, logo string }
 
 // LoadTheme reads a theme folder. Every file is optional, but a folder
-// with none of them is an error (a wrong path, most likely).
+// with none of them is an error (a wrong path, most likely). Files in
+// templates/ must be named like one of ours; they are parsed by New.
 func LoadTheme(fsys fs.FS) (*Theme, error) {
 	t := &Theme{files: map[string]themeFile{}}
 	for _, f := range themeFiles {
@@ -65,10 +69,32 @@ func LoadTheme(fsys fs.FS) (*Theme, error) {
 			t.page.favicon = url
 		}
 	}
-	if len(t.files) == 0 {
-		return nil, errors.New("theme: the folder has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico")
+	overrides, err := fs.Glob(fsys, "templates/*")
+	if err != nil {
+		return nil, fmt.Errorf("theme: list templates: %w", err)
+	}
+	if len(overrides) > 0 {
+		for _, name := range overrides {
+			if _, err := fs.Stat(templateFS, name); err != nil {
+				return nil, fmt.Errorf("theme: %s replaces no template of ours (web/templates)", name)
+			}
+		}
+		t.templates = fsys
+	}
+	if len(t.files) == 0 && t.templates == nil {
+		return nil, errors.New("theme: the folder has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico, templates/")
 	}
 	return t, nil
+}
+
+// overlayFS opens a file from top if it is there, else from base.
+type overlayFS struct{ top, base fs.FS }
+
+func (o overlayFS) Open(name string) (fs.File, error) {
+	if f, err := o.top.Open(name); err == nil {
+		return f, nil
+	}
+	return o.base.Open(name)
 }
 
 // themeFor returns the theme of a page: the configured one, else the

@@ -30,7 +30,7 @@ func TestTheme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := parsePages()
+	p, err := (&Server{}).parsePages()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,5 +72,41 @@ func TestTheme(t *testing.T) {
 		if w.Code != tc.status || (tc.status == 200 && (w.Header().Get("Content-Type") != tc.ctype || !strings.Contains(w.Header().Get("Content-Security-Policy"), "sandbox"))) {
 			t.Errorf("%s: status %d, headers %v", tc.name, w.Code, w.Header())
 		}
+	}
+}
+
+func TestThemeTemplateOverrides(t *testing.T) {
+	if _, err := LoadTheme(fstest.MapFS{"templates/nope.html": {Data: []byte("x")}}); err == nil || !strings.Contains(err.Error(), "templates/nope.html replaces no template") {
+		t.Fatalf("unknown template: %v", err)
+	}
+	th, err := LoadTheme(fstest.MapFS{"templates/error.html": {Data: []byte(`{{template "head" .}}<h1 class="brand">{{t .Title}}</h1><p>{{.Message}}</p><p>Call the Acme help desk.</p>{{template "foot" .}}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{i18n: cat, theme: th}
+	p, err := s.parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r.Header.Set("Accept-Language", "fr")
+	w := httptest.NewRecorder()
+	s.render(w, r, http.StatusBadRequest, p.errorPage, pageCSP, map[string]any{"Title": "Invalid request", "Message": "<b>bad</b>"})
+	page := w.Body.String()
+	for _, want := range []string{`<html lang="fr">`, `<h1 class="brand">Requête non valide</h1>`, "<p>&lt;b&gt;bad&lt;/b&gt;</p>", "Call the Acme help desk.", `<nav class="languages"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("overridden error page lacks %q:\n%s", want, page)
+		}
+	}
+	broken, err := LoadTheme(fstest.MapFS{"templates/login.html": {Data: []byte(`{{template "head" .}}{{if}}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Server{theme: broken}).parsePages(); err == nil || !strings.Contains(err.Error(), "login.html") {
+		t.Errorf("broken override: %v", err)
 	}
 }

@@ -10,7 +10,8 @@ import (
 type UI struct {
 	// Theme is a theme folder: theme.css (custom properties or rules
 	// loaded after the default stylesheet), logo.svg or logo.png,
-	// favicon.svg, favicon.png or favicon.ico. Empty: the default theme.
+	// favicon.svg, favicon.png or favicon.ico, templates/*.html replacing
+	// ours (web/templates) by name. Empty: the default theme.
 	// A relative path is relative to the config file.
 	Theme string `yaml:"theme" json:"theme"`
 }
@@ -44,7 +45,10 @@ func (c *checker) ui(u *UI) {
 			c.add("ui.theme", "%s in %s is larger than 1 MiB", name, strconv.Quote(u.Theme))
 		}
 	}
+	if fi, err := os.Stat(filepath.Join(u.Theme, "templates")); err == nil && fi.IsDir() {
+		found = true
+	}
 	if !found {
-		c.add("ui.theme", "folder %s has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico", strconv.Quote(u.Theme))
+		c.add("ui.theme", "folder %s has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico, templates/", strconv.Quote(u.Theme))
 	}
 }

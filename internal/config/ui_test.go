@@ -9,23 +9,25 @@ import (
 func TestUITheme(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"brand/theme.css":     ":root { --accent: #8a2be2; }\n",
-		"brand/logo.svg":      "<svg xmlns='http://www.w3.org/2000/svg'/>",
-		"empty/readme.txt":    "no theme files here",
-		"big/theme.css":       strings.Repeat("a", 1<<20+1),
-		"afile/something.txt": "x",
+		"brand/theme.css":          ":root { --accent: #8a2be2; }\n",
+		"brand/logo.svg":           "<svg xmlns='http://www.w3.org/2000/svg'/>",
+		"empty/readme.txt":         "no theme files here",
+		"big/theme.css":            strings.Repeat("a", 1<<20+1),
+		"afile/something.txt":      "x",
+		"tpl/templates/login.html": "{{template \"head\" .}}",
 	})
 	cfg := mustParse(t, minimal+"ui:\n  theme: brand\n", nil, dir)
 	if cfg.UI.Theme != filepath.Join(dir, "brand") {
 		t.Errorf("ui.theme = %q, want it resolved against the config folder", cfg.UI.Theme)
 	}
+	mustParse(t, minimal+"ui:\n  theme: tpl\n", nil, dir)
 	if cfg := mustParse(t, minimal, nil, dir); cfg.UI.Theme != "" {
 		t.Errorf("default ui.theme = %q", cfg.UI.Theme)
 	}
 	for _, tc := range []struct{ theme, want string }{
 		{"missing", `cannot read folder "{dir}/missing": no such file or directory`},
 		{"afile/something.txt", `"{dir}/afile/something.txt" is a file, not a folder`},
-		{"empty", `folder "{dir}/empty" has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico`},
+		{"empty", `folder "{dir}/empty" has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico, templates/`},
 		{"big", `theme.css in "{dir}/big" is larger than 1 MiB`},
 	} {
 		t.Run(tc.theme, func(t *testing.T) {
