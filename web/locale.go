@@ -45,8 +45,9 @@ type langLink struct {
 	Current         bool
 }
 
-// pageLanguage picks the language of a page for r (i18n.Catalog.Pick).
-func (s *Server) pageLanguage(r *http.Request, data any) i18n.Language {
+// pageLanguage picks the language of a page for r (i18n.Catalog.Pick)
+// and its theme: the theme of the sign-in request's client if it has one.
+func (s *Server) pageLanguage(r *http.Request, data any) (i18n.Language, theme) {
 	reqID := requestIDOf(r, data)
 	code, cookieReq := i18n.SplitCookie(s.readCookie(r, langCookie))
 	var override, cookie string
@@ -56,10 +57,11 @@ func (s *Server) pageLanguage(r *http.Request, data any) i18n.Language {
 		cookie = code
 	}
 	var uiLocales []string
+	var clientID string
 	if reqID != "" && s.broker != nil {
-		uiLocales = s.broker.RequestLocales(r.Context(), reqID, s.readCookie(r, bindingCookie))
+		uiLocales, clientID = s.broker.RequestUI(r.Context(), reqID, s.readCookie(r, bindingCookie))
 	}
-	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language"))
+	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language")), s.themeFor(clientID)
 }
 
 // requestIDOf finds the auth request of a page: the req query
@@ -89,14 +91,13 @@ func requestIDOf(r *http.Request, data any) string {
 }
 
 // pageFuncs are the template functions of one page in lang.
-func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language) template.FuncMap {
+func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th theme) template.FuncMap {
 	back := returnPath(r, requestIDOf(r, data))
 	links := make([]langLink, 0, len(i18n.Languages))
 	for _, l := range i18n.Languages {
 		q := url.Values{"lang": {l.Code}, "return": {back}}
 		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: "/language?" + q.Encode(), Current: l.Code == lang.Code})
 	}
-	th := s.themeFor(r, data)
 	return template.FuncMap{
 		"t":         s.i18n.Translator(lang),
 		"lang":      func() string { return lang.Code },

@@ -5,8 +5,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"golang.org/x/oauth2"
+
+	"github.com/latchkeyid/latchkey/storage"
+	"github.com/latchkeyid/latchkey/web"
 )
 
 // TestLanguageThroughAFlow: ui_locales picks the language of the login
@@ -45,5 +49,36 @@ func TestLanguageThroughAFlow(t *testing.T) {
 	resp, page = b.get(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	if resp.StatusCode != 200 || !strings.Contains(page, `<html lang="ja">`) {
 		t.Errorf("without ui_locales the switcher's choice stays:\n%s", page)
+	}
+}
+
+// TestClientThemeThroughAFlow: the pages of a sign-in for a client with
+// its own theme (ui.clients) use it; other clients' pages the server's.
+func TestClientThemeThroughAFlow(t *testing.T) {
+	load := func(css string) *web.Theme {
+		th, err := web.LoadTheme(fstest.MapFS{"theme.css": {Data: []byte(css)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	f := newFixtureOn(t, backends{web: func(o *web.Options) {
+		o.Theme = load(":root{--accent:#000}")
+		o.ClientThemes = map[string]*web.Theme{"acme": load(":root{--accent:#8a2be2}")}
+	}})
+	f.addUser(aliceRecord, alicePassword)
+	f.addClient(storage.Client{ID: "acme", Name: "Acme", RedirectURIs: []string{appCB}}, appSecret)
+	f.addClient(storage.Client{ID: "app", Name: "The App", RedirectURIs: []string{appCB}}, appSecret)
+	for client, css := range map[string]string{"acme": "/theme/c0/theme.css", "app": "/theme/theme.css"} {
+		b := f.browser()
+		conf := f.rp(client, appSecret, appCB, "openid")
+		resp, page := b.get(conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if resp.StatusCode != 200 || !strings.Contains(page, `<link rel="stylesheet" href="`+css+`">`) {
+			t.Errorf("%s: login page without %s:\n%s", client, css, page)
+		}
+		resp, body := b.get(f.issuer + css)
+		if resp.StatusCode != 200 || !strings.Contains(body, "--accent") {
+			t.Errorf("%s: %d %q", css, resp.StatusCode, body)
+		}
 	}
 }

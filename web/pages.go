@@ -79,10 +79,10 @@ func (s *Server) parsePages() (*pages, error) {
 // clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, csp string, data any) {
 	var buf bytes.Buffer
-	lang := s.pageLanguage(r, data)
+	lang, th := s.pageLanguage(r, data)
 	page, err := t.Clone()
 	if err == nil {
-		err = page.Funcs(s.pageFuncs(r, data, lang)).Execute(&buf, data)
+		err = page.Funcs(s.pageFuncs(r, data, lang, th)).Execute(&buf, data)
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "render page", slog.Any("error", err))

@@ -50,8 +50,10 @@ type Options struct {
 	Clock          clock.Clock
 	Rand           io.Reader
 	// Theme is the hosted pages' theme (config ui.theme, LoadTheme); nil
-	// is the default theme.
-	Theme *Theme
+	// is the default theme. ClientThemes (ui.clients) are the themes of
+	// some clients by client id, for the pages of their sign-ins.
+	Theme        *Theme
+	ClientThemes map[string]*Theme
 }
 
 // Server is the public http.Handler.
@@ -75,6 +77,7 @@ type Server struct {
 	accountPages *accountPages      // account.go
 	i18n         *i18n.Catalog      // locale.go
 	theme        *Theme             // theme.go
+	clientThemes clientThemes       // theme.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -130,9 +133,11 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 		mux.HandleFunc("GET /language", s.switchLanguage) // locale.go
-		if s.theme != nil {
-			mux.HandleFunc("GET /theme/{name}", s.serveTheme) // theme.go
+		if s.clientThemes, err = newClientThemes(o.ClientThemes); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
 		}
+		mux.HandleFunc("GET /theme/{name}", s.serveTheme) // theme.go
+		mux.HandleFunc("GET /theme/{client}/{name}", s.serveClientTheme)
 		mux.HandleFunc("GET "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("POST "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("GET /login", s.loginChooser) // federation.go

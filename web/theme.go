@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // themeFiles are the files a theme folder may hold, with their types.
@@ -27,7 +29,7 @@ const maxThemeFile = 1 << 20
 // and favicon, served under /theme/.
 type Theme struct {
 	files map[string]themeFile
-	page  theme
+	names theme // file names; urls makes them URLs
 	// templates is the folder when its templates/*.html replace ours
 	// (same names, parsed at start); nil without any.
 	templates fs.FS
@@ -59,14 +61,13 @@ func LoadTheme(fsys fs.FS) (*Theme, error) {
 			return nil, fmt.Errorf("theme: %s is larger than %d bytes", f.name, maxThemeFile)
 		}
 		t.files[f.name] = themeFile{f.ctype, data}
-		url := "/theme/" + f.name
 		switch {
 		case f.use == "css":
-			t.page.css = url
-		case f.use == "logo" && t.page.logo == "":
-			t.page.logo = url
-		case f.use == "favicon" && t.page.favicon == "":
-			t.page.favicon = url
+			t.names.css = f.name
+		case f.use == "logo" && t.names.logo == "":
+			t.names.logo = f.name
+		case f.use == "favicon" && t.names.favicon == "":
+			t.names.favicon = f.name
 		}
 	}
 	overrides, err := fs.Glob(fsys, "templates/*")
@@ -97,19 +98,76 @@ func (o overlayFS) Open(name string) (fs.File, error) {
 	return o.base.Open(name)
 }
 
-// themeFor returns the theme of a page: the configured one, else the
-// default (no extra files).
-func (s *Server) themeFor(*http.Request, any) theme {
+// urls are the page's URLs of the theme's files under base ("/theme/").
+func (t *Theme) urls(base string) theme {
+	u := func(name string) string {
+		if name == "" {
+			return ""
+		}
+		return base + name
+	}
+	return theme{css: u(t.names.css), favicon: u(t.names.favicon), logo: u(t.names.logo)}
+}
+
+// clientThemes are the themes of some clients (Options.ClientThemes),
+// served under /theme/c<n>/ in the order of their client ids.
+type clientThemes struct {
+	byClient map[string]int // client id -> index
+	themes   []*Theme
+}
+
+func newClientThemes(m map[string]*Theme) (clientThemes, error) {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ct := clientThemes{byClient: map[string]int{}}
+	for i, id := range ids {
+		if m[id].templates != nil {
+			return ct, fmt.Errorf("theme of client %q: template overrides are for the server's theme only", id)
+		}
+		ct.byClient[id] = i
+		ct.themes = append(ct.themes, m[id])
+	}
+	return ct, nil
+}
+
+// themeFor returns the theme of a page of clientID's request: the
+// client's own, else the server's, else the default (no extra files).
+func (s *Server) themeFor(clientID string) theme {
+	if i, ok := s.clientThemes.byClient[clientID]; ok && clientID != "" {
+		return s.clientThemes.themes[i].urls("/theme/c" + strconv.Itoa(i) + "/")
+	}
 	if s.theme == nil {
 		return theme{}
 	}
-	return s.theme.page
+	return s.theme.urls("/theme/")
 }
 
-// serveTheme serves one file of the theme. An SVG opened directly runs
-// no script: the response has its own sandboxing CSP.
+// serveTheme serves one file of the server's theme; serveClientTheme
+// one of a client's.
 func (s *Server) serveTheme(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.theme.files[r.PathValue("name")]
+	if s.theme == nil {
+		http.NotFound(w, r)
+		return
+	}
+	serveThemeFile(w, r, s.theme)
+}
+
+func (s *Server) serveClientTheme(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.Atoi(strings.TrimPrefix(r.PathValue("client"), "c"))
+	if err != nil || i < 0 || i >= len(s.clientThemes.themes) || !strings.HasPrefix(r.PathValue("client"), "c") {
+		http.NotFound(w, r)
+		return
+	}
+	serveThemeFile(w, r, s.clientThemes.themes[i])
+}
+
+// serveThemeFile serves one file of t. An SVG opened directly runs no
+// script: the response has its own sandboxing CSP.
+func serveThemeFile(w http.ResponseWriter, r *http.Request, t *Theme) {
+	f, ok := t.files[r.PathValue("name")]
 	if !ok {
 		http.NotFound(w, r)
 		return

@@ -110,3 +110,62 @@ func TestThemeTemplateOverrides(t *testing.T) {
 		t.Errorf("broken override: %v", err)
 	}
 }
+
+func TestClientThemes(t *testing.T) {
+	load := func(css string) *Theme {
+		th, err := LoadTheme(fstest.MapFS{"theme.css": {Data: []byte(css)}, "logo.png": {Data: []byte("\x89PNG" + css)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th
+	}
+	server, acme, beta := load("server"), load("acme"), load("beta")
+	ct, err := newClientThemes(map[string]*Theme{"beta": beta, "acme": acme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{theme: server, clientThemes: ct}
+	for _, tc := range []struct {
+		client string
+		want   theme
+	}{
+		{"acme", theme{css: "/theme/c0/theme.css", logo: "/theme/c0/logo.png"}},
+		{"beta", theme{css: "/theme/c1/theme.css", logo: "/theme/c1/logo.png"}},
+		{"other", theme{css: "/theme/theme.css", logo: "/theme/logo.png"}},
+		{"", theme{css: "/theme/theme.css", logo: "/theme/logo.png"}},
+	} {
+		if got := s.themeFor(tc.client); got != tc.want {
+			t.Errorf("themeFor(%q) = %+v, want %+v", tc.client, got, tc.want)
+		}
+	}
+	if got := (&Server{clientThemes: ct}).themeFor("other"); got != (theme{}) {
+		t.Errorf("no server theme: %+v", got)
+	}
+	for _, tc := range []struct {
+		client, name, body string
+		status             int
+	}{
+		{"c0", "theme.css", "acme", 200},
+		{"c1", "theme.css", "beta", 200},
+		{"c2", "theme.css", "", 404},
+		{"0", "theme.css", "", 404},
+		{"c-1", "theme.css", "", 404},
+		{"c0", "favicon.ico", "", 404},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/theme/"+tc.client+"/"+tc.name, nil)
+		r.SetPathValue("client", tc.client)
+		r.SetPathValue("name", tc.name)
+		w := httptest.NewRecorder()
+		s.serveClientTheme(w, r)
+		if w.Code != tc.status || (tc.status == 200 && w.Body.String() != tc.body) {
+			t.Errorf("%s/%s: %d %q", tc.client, tc.name, w.Code, w.Body.String())
+		}
+	}
+	withTemplates, err := LoadTheme(fstest.MapFS{"templates/login.html": {Data: []byte("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newClientThemes(map[string]*Theme{"acme": withTemplates}); err == nil || !strings.Contains(err.Error(), `client "acme": template overrides`) {
+		t.Errorf("client theme with templates: %v", err)
+	}
+}

@@ -95,6 +95,12 @@ func (c *cli) serve(ctx context.Context) error {
 			return fmt.Errorf("ui.theme: %w", err)
 		}
 	}
+	clientThemes := map[string]*web.Theme{}
+	for i, ct := range cfg.UI.Clients {
+		if clientThemes[ct.ClientID], err = web.LoadTheme(os.DirFS(ct.Theme)); err != nil {
+			return fmt.Errorf("ui.clients[%d].theme: %w", i, err)
+		}
+	}
 	handler, err := web.New(web.Options{
 		Metadata: md,
 		Keys:     km,
@@ -110,6 +116,7 @@ func (c *cli) serve(ctx context.Context) error {
 		Logger:         a.log,
 		Clock:          a.clock,
 		Theme:          theme,
+		ClientThemes:   clientThemes,
 	})
 	if err != nil {
 		return err

@@ -35,4 +35,16 @@ func TestUITheme(t *testing.T) {
 			assertProblems(t, problemsOf(t, err), []Problem{{Path: "ui.theme", Message: strings.ReplaceAll(tc.want, "{dir}", dir)}})
 		})
 	}
+
+	cfg = mustParse(t, minimal+"ui:\n  clients:\n    - client_id: app\n      theme: brand\n", nil, dir)
+	if len(cfg.UI.Clients) != 1 || cfg.UI.Clients[0].ClientID != "app" || cfg.UI.Clients[0].Theme != filepath.Join(dir, "brand") {
+		t.Errorf("ui.clients = %+v", cfg.UI.Clients)
+	}
+	_, err := Parse([]byte(minimal+"ui:\n  clients:\n    - client_id: app\n      theme: brand\n    - client_id: app\n      theme: empty\n    - theme: \"\"\n"), envOf(nil), dir)
+	assertProblems(t, problemsOf(t, err), []Problem{
+		{Path: "ui.clients[1].client_id", Message: `"app" is already used by ui.clients[0]`},
+		{Path: "ui.clients[1].theme", Message: strings.ReplaceAll(`folder "{dir}/empty" has none of theme.css, logo.svg, logo.png, favicon.svg, favicon.png, favicon.ico, templates/`, "{dir}", dir)},
+		{Path: "ui.clients[2].client_id", Message: "must not be empty"},
+		{Path: "ui.clients[2].theme", Message: "must not be empty"},
+	})
 }
