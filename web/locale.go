@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/web/i18n"
 )
 
@@ -93,8 +94,11 @@ func requestIDOf(r *http.Request, data any) string {
 // pageFuncs are the template functions of one page in lang.
 func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th theme) template.FuncMap {
 	back := returnPath(r, requestIDOf(r, data))
-	links := make([]langLink, 0, len(i18n.Languages))
+	var links []langLink
 	for _, l := range i18n.Languages {
+		if back == "" {
+			break
+		}
 		q := url.Values{"lang": {l.Code}, "return": {back}}
 		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: "/language?" + q.Encode(), Current: l.Code == lang.Code})
 	}
@@ -108,16 +112,32 @@ func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th the
 	}
 }
 
+// switcherPages maps the path of a request that renders a page to the
+// GET page the switcher comes back to; a page not listed (the signed-out
+// page, a callback) has no switcher, as reloading it would fail.
+var switcherPages = map[string]string{
+	"/login": "/login", "/login/passkey": "/login", "/consent": "/consent", "/select-account": "/select-account",
+	"/mfa": "/mfa", "/mfa/enroll": "/mfa/enroll", "/mfa/otp": "/mfa/otp", "/mfa/otp/send": "/mfa/otp",
+	"/mfa/otp/enroll": "/mfa/otp/enroll", "/mfa/otp/enroll/confirm": "/mfa/otp/enroll",
+	"/mfa/webauthn": "/mfa/webauthn", "/mfa/webauthn/enroll": "/mfa/webauthn/enroll",
+	broker.PathAccount: broker.PathAccount, broker.PathAccount + "/password": broker.PathAccount,
+	broker.PathAccount + "/email": broker.PathAccount, broker.PathForgot: broker.PathForgot,
+	broker.PathEndSession: broker.PathEndSession,
+}
+
 // returnPath is where the switcher comes back to: the page itself for
-// a GET, else the page of the request (a POST cannot be repeated).
+// a GET, the GET page of a POST with its request; "" for no switcher.
 func returnPath(r *http.Request, reqID string) string {
-	if r.Method == http.MethodGet {
+	page, ok := switcherPages[r.URL.Path]
+	switch {
+	case !ok:
+		return ""
+	case r.Method == http.MethodGet:
 		return r.URL.RequestURI()
+	case reqID != "":
+		return page + "?" + url.Values{"req": {reqID}}.Encode()
 	}
-	if reqID != "" {
-		return r.URL.Path + "?" + url.Values{"req": {reqID}}.Encode()
-	}
-	return r.URL.Path
+	return page
 }
 
 // switchLanguage sets the language cookie and goes back to the page.

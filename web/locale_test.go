@@ -231,3 +231,23 @@ func TestSwitchLanguage(t *testing.T) {
 		})
 	}
 }
+
+func TestReturnPath(t *testing.T) {
+	for _, tc := range []struct {
+		method, target, reqID, want string
+	}{
+		{"GET", "/login?req=r1", "r1", "/login?req=r1"},
+		{"GET", "/mfa/otp?req=r1&factor=sms", "r1", "/mfa/otp?req=r1&factor=sms"},
+		{"POST", "/login", "r1", "/login?req=r1"},
+		{"POST", "/mfa/otp/enroll/confirm", "r&1", "/mfa/otp/enroll?req=r%261"},
+		{"POST", "/account/password", "", "/account"},
+		{"POST", "/logout/confirm", "", ""},
+		{"GET", "/logout?client_id=app", "", "/logout?client_id=app"},
+		{"GET", "/callback/google?code=secret", "", ""},
+		{"GET", "/nowhere", "", ""},
+	} {
+		if got := returnPath(httptest.NewRequest(tc.method, tc.target, nil), tc.reqID); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.target, got, tc.want)
+		}
+	}
+}

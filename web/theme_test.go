@@ -92,7 +92,7 @@ func TestThemeTemplateOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r := httptest.NewRequest(http.MethodGet, "/login?req=gone", nil)
 	r.Header.Set("Accept-Language", "fr")
 	w := httptest.NewRecorder()
 	s.render(w, r, http.StatusBadRequest, p.errorPage, pageCSP, map[string]any{"Title": "Invalid request", "Message": "<b>bad</b>"})
