@@ -148,3 +148,14 @@ func CSRFToken(binding, requestID string) string {
 func checkCSRF(binding, requestID, got string) bool {
 	return subtle.ConstantTimeCompare([]byte(CSRFToken(binding, requestID)), []byte(got)) == 1
 }
+
+// RequestUI returns the ui_locales and the client of the auth request
+// id if the browser presenting binding started it, for the language and
+// theme of its pages; zero when there is no such request.
+func (b *Broker) RequestUI(ctx context.Context, id, binding string) (uiLocales []string, clientID string) {
+	req, err := b.loadRequest(ctx, id, binding)
+	if err != nil {
+		return nil, ""
+	}
+	return req.UILocales, req.ClientID
+}

@@ -29,7 +29,7 @@ const forgotCookie = "latchkey_forgot"
 // session), /account/verify-email, /account/forgot and /account/reset.
 func (s *Server) registerAccount(mux *http.ServeMux) error {
 	parse := func(name string) (*template.Template, error) {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, err
 		}

@@ -106,6 +106,8 @@ type backends struct {
 	// options changes the broker's options before it is built (extra
 	// factors, account e-mail).
 	options func(*broker.Options)
+	// web changes the web options (themes) before the server is built.
+	web func(*web.Options)
 }
 
 func newFixtureOn(t *testing.T, be backends) *fixture {
@@ -202,9 +204,13 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 		t.Fatal(err)
 	}
 	f.broker = b
-	handler, err = web.New(web.Options{Metadata: md.WithCodeFlow().WithLogout(), Keys: km, Broker: b, Logger: log, Clock: clk,
+	wo := web.Options{Metadata: md.WithCodeFlow().WithLogout(), Keys: km, Broker: b, Logger: log, Clock: clk,
 		HTTPS:  be.https,
-		Checks: []web.Check{{Name: "durable", Ping: db.Ping}, {Name: "ephemeral", Ping: eph.Ping}}})
+		Checks: []web.Check{{Name: "durable", Ping: db.Ping}, {Name: "ephemeral", Ping: eph.Ping}}}
+	if be.web != nil {
+		be.web(&wo)
+	}
+	handler, err = web.New(wo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type linkPages struct {
 // form, "create a separate account" and "cancel"); its connector buttons
 // post to /login/upstream.
 func (s *Server) registerLink(mux *http.ServeMux) error {
-	t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/link.html")
+	t, err := s.parseTemplates("templates/layout.html", "templates/link.html")
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ type mfaPages struct {
 // (TOTP enrollment) and /mfa/continue (after the recovery codes).
 func (s *Server) registerMFA(mux *http.ServeMux) error {
 	parse := func(name string) (*template.Template, error) {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,7 +17,7 @@ import (
 // page, POST a code), /mfa/otp/send, /mfa/otp/enroll (GET the form, POST
 // an address) and /mfa/otp/enroll/confirm.
 func (s *Server) registerOTP(mux *http.ServeMux) error {
-	t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/mfa_otp.html")
+	t, err := s.parseTemplates("templates/layout.html", "templates/mfa_otp.html")
 	if err != nil {
 		return err
 	}

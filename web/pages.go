@@ -41,9 +41,9 @@ type pages struct {
 	selectAccount, logoutConfirm, signedOut *template.Template
 }
 
-func parsePages() (*pages, error) {
+func (s *Server) parsePages() (*pages, error) {
 	parse := func(name string) (*template.Template, error) {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func parsePages() (*pages, error) {
 	if p.signedOut, err = parse("signed_out.html"); err != nil {
 		return nil, err
 	}
-	if p.formPost, err = template.ParseFS(templateFS, "templates/form_post.html"); err != nil {
+	if p.formPost, err = s.parseTemplates("templates/form_post.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -79,7 +79,12 @@ func parsePages() (*pages, error) {
 // clean 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, csp string, data any) {
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, data); err != nil {
+	lang, th := s.pageLanguage(r, data)
+	page, err := t.Clone()
+	if err == nil {
+		err = page.Funcs(s.pageFuncs(r, data, lang, th)).Execute(&buf, data)
+	}
+	if err != nil {
 		s.log.ErrorContext(r.Context(), "render page", slog.Any("error", err))
 		writeServerError(w, logging.RequestID(r.Context()))
 		return
@@ -89,6 +94,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 	h.Set("Content-Security-Policy", csp)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Language", lang.Code)
+	h.Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/clock"
+	"github.com/latchkeyid/latchkey/web/i18n"
 )
 
 // JWKSource gives the prepared JWKS document (broker/keys.Manager).
@@ -48,6 +49,11 @@ type Options struct {
 	Logger         *slog.Logger
 	Clock          clock.Clock
 	Rand           io.Reader
+	// Theme is the hosted pages' theme (config ui.theme, LoadTheme); nil
+	// is the default theme. ClientThemes (ui.clients) are the themes of
+	// some clients by client id, for the pages of their sign-ins.
+	Theme        *Theme
+	ClientThemes map[string]*Theme
 }
 
 // Server is the public http.Handler.
@@ -69,6 +75,9 @@ type Server struct {
 	waPages      *webauthnPages
 	otpPage      *template.Template // otp.go
 	accountPages *accountPages      // account.go
+	i18n         *i18n.Catalog      // locale.go
+	theme        *Theme             // theme.go
+	clientThemes clientThemes       // theme.go
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
@@ -114,11 +123,21 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET "+broker.PathDiscoveryAS, s.serveDiscovery)
 	mux.HandleFunc("GET "+broker.PathJWKS, s.serveJWKS)
 	if s.broker != nil {
-		p, err := parsePages()
+		s.theme = o.Theme // theme.go; its templates override ours
+		p, err := s.parsePages()
 		if err != nil {
 			return nil, fmt.Errorf("web: parse templates: %w", err)
 		}
 		s.pages = p
+		if s.i18n, err = i18n.New(); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		mux.HandleFunc("GET /language", s.switchLanguage) // locale.go
+		if s.clientThemes, err = newClientThemes(o.ClientThemes); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		mux.HandleFunc("GET /theme/{name}", s.serveTheme) // theme.go
+		mux.HandleFunc("GET /theme/{client}/{name}", s.serveClientTheme)
 		mux.HandleFunc("GET "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("POST "+broker.PathAuthorize, s.authorize)
 		mux.HandleFunc("GET /login", s.loginChooser) // federation.go

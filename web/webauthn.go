@@ -38,7 +38,7 @@ type webauthnPages struct {
 // (passwordless sign-in with a passkey from the login page).
 func (s *Server) registerWebAuthn(mux *http.ServeMux) error {
 	parse := func(name string) (*template.Template, error) {
-		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, err
 		}

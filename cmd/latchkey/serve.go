@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -88,6 +89,18 @@ func (c *cli) serve(ctx context.Context) error {
 		}
 	}()
 	jwksMaxAge := min(cfg.Keys.PrePublish/2, time.Hour)
+	var theme *web.Theme
+	if cfg.UI.Theme != "" {
+		if theme, err = web.LoadTheme(os.DirFS(cfg.UI.Theme)); err != nil {
+			return fmt.Errorf("ui.theme: %w", err)
+		}
+	}
+	clientThemes := map[string]*web.Theme{}
+	for i, ct := range cfg.UI.Clients {
+		if clientThemes[ct.ClientID], err = web.LoadTheme(os.DirFS(ct.Theme)); err != nil {
+			return fmt.Errorf("ui.clients[%d].theme: %w", i, err)
+		}
+	}
 	handler, err := web.New(web.Options{
 		Metadata: md,
 		Keys:     km,
@@ -102,6 +115,8 @@ func (c *cli) serve(ctx context.Context) error {
 		HTTPS:          strings.HasPrefix(cfg.Issuer, "https://"),
 		Logger:         a.log,
 		Clock:          a.clock,
+		Theme:          theme,
+		ClientThemes:   clientThemes,
 	})
 	if err != nil {
 		return err

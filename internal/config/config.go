@@ -37,6 +37,7 @@ type Config struct {
 	Accounts   Accounts          `yaml:"accounts" json:"accounts"` // notify.go
 	Demo       Demo              `yaml:"demo" json:"demo"`
 	Admin      Admin             `yaml:"admin" json:"admin"`
+	UI         UI                `yaml:"ui" json:"ui"` // ui.go
 
 	// BaseDir is the directory relative paths in the file were resolved
 	// against: the config file's directory for Load, the baseDir argument

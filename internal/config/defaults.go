@@ -164,6 +164,10 @@ func resolvePaths(cfg *Config, baseDir string) {
 	}
 	abs(&cfg.HTTP.TLS.Cert)
 	abs(&cfg.HTTP.TLS.Key)
+	abs(&cfg.UI.Theme)
+	for i := range cfg.UI.Clients {
+		abs(&cfg.UI.Clients[i].Theme)
+	}
 	if cfg.Ephemeral.Redis != nil {
 		abs(&cfg.Ephemeral.Redis.TLS.CAFile)
 	}

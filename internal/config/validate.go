@@ -109,6 +109,7 @@ func validate(cfg *Config, o options, refs map[string]bool) []Problem {
 	c.mfa(&cfg.MFA)
 	c.notify(cfg) // notify.go
 	c.admin(&cfg.Admin)
+	c.ui(&cfg.UI) // ui.go
 	ids := c.connectors(cfg.Connectors, o)
 	c.clients(cfg, ids)
 	c.oneOf("logging.level", cfg.Logging.Level, logLevels())

@@ -1,0 +1,6 @@
+// Package i18n owns the languages of the hosted pages: the embedded
+// message files (active.<lang>.toml, English text as message id), the
+// choice of a page's language (ui_locales of the authorization request,
+// then the language cookie set by the switcher, then Accept-Language)
+// and the translate function the templates call as {{t "..."}}.
+package i18n

@@ -1,0 +1,174 @@
+package web
+
+import (
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"reflect"
+	"strings"
+
+	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/web/i18n"
+)
+
+// langCookie holds the language picked with the switcher: "de", or
+// "de:<request id>" when picked during a sign-in, so that it beats the
+// app's ui_locales for that request.
+const langCookie = "latchkey_lang"
+
+// placeholderFuncs lets the templates parse; render replaces them with
+// the functions of the request's language.
+var placeholderFuncs = template.FuncMap{
+	"t":         func(string, ...any) template.HTML { return "" },
+	"lang":      func() string { return "en" },
+	"languages": func() []langLink { return nil },
+	"themeCSS":  func() string { return "" },
+	"favicon":   func() string { return "" },
+	"logo":      func() string { return "" },
+}
+
+// parseTemplates parses the named files with the page functions, each
+// from the theme's templates folder if it has the file, else from ours;
+// the result is named after the last file.
+func (s *Server) parseTemplates(patterns ...string) (*template.Template, error) {
+	var fsys fs.FS = templateFS
+	if s.theme != nil && s.theme.templates != nil {
+		fsys = overlayFS{top: s.theme.templates, base: templateFS}
+	}
+	return template.New(path.Base(patterns[len(patterns)-1])).Funcs(placeholderFuncs).ParseFS(fsys, patterns...)
+}
+
+// langLink is one entry of the language switcher.
+type langLink struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// pageLanguage picks the language of a page for r (i18n.Catalog.Pick)
+// and its theme: the theme of the sign-in request's client if it has one.
+func (s *Server) pageLanguage(r *http.Request, data any) (i18n.Language, theme) {
+	reqID := requestIDOf(r, data)
+	code, cookieReq := i18n.SplitCookie(s.readCookie(r, langCookie))
+	var override, cookie string
+	if cookieReq != "" && cookieReq == reqID {
+		override = code
+	} else {
+		cookie = code
+	}
+	var uiLocales []string
+	var clientID string
+	if reqID != "" && s.broker != nil {
+		uiLocales, clientID = s.broker.RequestUI(r.Context(), reqID, s.readCookie(r, bindingCookie))
+	}
+	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language")), s.themeFor(clientID)
+}
+
+// requestIDOf finds the auth request of a page: the req query
+// parameter, else the RequestID of the page's View.
+func requestIDOf(r *http.Request, data any) string {
+	if id := r.URL.Query().Get("req"); id != "" {
+		return id
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		return ""
+	}
+	v := reflect.ValueOf(m["View"])
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return ""
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return ""
+	}
+	if f := v.FieldByName("RequestID"); f.IsValid() && f.Kind() == reflect.String {
+		return f.String()
+	}
+	return ""
+}
+
+// pageFuncs are the template functions of one page in lang.
+func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th theme) template.FuncMap {
+	back := returnPath(r, requestIDOf(r, data))
+	var links []langLink
+	for _, l := range i18n.Languages {
+		if back == "" {
+			break
+		}
+		q := url.Values{"lang": {l.Code}, "return": {back}}
+		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: "/language?" + q.Encode(), Current: l.Code == lang.Code})
+	}
+	return template.FuncMap{
+		"t":         s.i18n.Translator(lang),
+		"lang":      func() string { return lang.Code },
+		"languages": func() []langLink { return links },
+		"themeCSS":  func() string { return th.css },
+		"favicon":   func() string { return th.favicon },
+		"logo":      func() string { return th.logo },
+	}
+}
+
+// switcherPages maps the path of a request that renders a page to the
+// GET page the switcher comes back to; a page not listed (the signed-out
+// page, a callback) has no switcher, as reloading it would fail.
+var switcherPages = map[string]string{
+	"/login": "/login", "/login/passkey": "/login", "/consent": "/consent", "/select-account": "/select-account",
+	"/mfa": "/mfa", "/mfa/enroll": "/mfa/enroll", "/mfa/otp": "/mfa/otp", "/mfa/otp/send": "/mfa/otp",
+	"/mfa/otp/enroll": "/mfa/otp/enroll", "/mfa/otp/enroll/confirm": "/mfa/otp/enroll",
+	"/mfa/webauthn": "/mfa/webauthn", "/mfa/webauthn/enroll": "/mfa/webauthn/enroll",
+	broker.PathAccount: broker.PathAccount, broker.PathAccount + "/password": broker.PathAccount,
+	broker.PathAccount + "/email": broker.PathAccount, broker.PathForgot: broker.PathForgot,
+	broker.PathEndSession: broker.PathEndSession,
+}
+
+// returnPath is where the switcher comes back to: the page itself for
+// a GET, the GET page of a POST with its request; "" for no switcher.
+func returnPath(r *http.Request, reqID string) string {
+	page, ok := switcherPages[r.URL.Path]
+	switch {
+	case !ok:
+		return ""
+	case r.Method == http.MethodGet:
+		return r.URL.RequestURI()
+	case reqID != "":
+		return page + "?" + url.Values{"req": {reqID}}.Encode()
+	}
+	return page
+}
+
+// switchLanguage sets the language cookie and goes back to the page.
+// It only sets a preference, so it needs no CSRF token.
+func (s *Server) switchLanguage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	code := q.Get("lang")
+	known := false
+	for _, l := range i18n.Languages {
+		known = known || l.Code == code
+	}
+	back := q.Get("return")
+	if !localPath(back) {
+		back = "/account"
+	}
+	if !known {
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	value := code
+	if u, err := url.Parse(back); err == nil {
+		if req := u.Query().Get("req"); req != "" && len(req) <= 64 {
+			value += ":" + req
+		}
+	}
+	s.setCookie(w, langCookie, value, 365*24*3600)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// localPath accepts only a path of this server ("/x", not "//host" or
+// "/\host"), so the switcher is no open redirect.
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") && !strings.ContainsAny(p, "\r\n")
+}
