@@ -453,6 +453,15 @@ type ProfileView struct {
 	EmailVerified bool
 	HasPassword   bool
 	Message       string
+	// The self-service lists (broker/account_manage.go).
+	Sessions   []AccountSession
+	Identities []AccountIdentity
+	Factors    []AccountFactor
+	Events     []AccountEvent
+	// RecoveryCodes are new recovery codes, shown once.
+	RecoveryCodes []string
+	// FreshAuthMinutes is FreshAuthWindow in minutes, for the forms.
+	FreshAuthMinutes int
 }
 
 // accountCSRF binds the account forms to the session cookie.
@@ -471,8 +480,12 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	if err != nil || u.Disabled {
 		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Sign in through your application first, then open this page again.", Err: err}
 	}
-	return ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
-		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != ""}, u, nil
+	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
+		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
+	if err := b.loadAccountLists(ctx, &view, sess); err != nil {
+		return ProfileView{}, storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
+	}
+	return view, u, nil
 }
 
 // accountForm loads the account page for a form post and checks its
@@ -489,21 +502,27 @@ func (b *Broker) accountForm(ctx context.Context, cookie, csrf, current string, 
 	if !view.HasPassword || b.password == nil {
 		return view, u, ErrAccountNoPassword
 	}
+	return view, u, b.checkCurrentPassword(ctx, u, current, meta)
+}
+
+// checkCurrentPassword checks the user's password, counted by the login
+// limits and the lockout as a sign-in is.
+func (b *Broker) checkCurrentPassword(ctx context.Context, u storage.User, current string, meta RequestMeta) error {
 	if err := b.checkLoginLimits(ctx, u.Username, meta.IP); err != nil {
 		var rl *RateLimitedError
 		if errors.As(err, &rl) {
-			return view, u, rl
+			return rl
 		}
-		return ProfileView{}, u, pageError{&PageError{Status: 503, Title: "Try again later", Message: "Please try again in a moment.", Err: err}}
+		return pageError{&PageError{Status: 503, Title: "Try again later", Message: "Please try again in a moment.", Err: err}}
 	}
 	if _, err := b.password.Login(ctx, u.Username, current); err != nil {
 		if errors.Is(err, providers.ErrInvalidCredentials) {
 			b.loginFailed(ctx, u.Username, meta)
-			return view, u, ErrAccountWrongPassword
+			return ErrAccountWrongPassword
 		}
-		return ProfileView{}, u, pageError{&PageError{Status: 503, Title: "Try again later", Message: "Please try again in a moment.", Err: err}}
+		return pageError{&PageError{Status: 503, Title: "Try again later", Message: "Please try again in a moment.", Err: err}}
 	}
-	return view, u, nil
+	return nil
 }
 
 // ChangePassword changes the signed-in user's password after checking the

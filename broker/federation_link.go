@@ -262,7 +262,9 @@ var ErrLastWayIn = errors.New("it is the user's last way to sign in (no password
 // ErrLastWayIn to leave a user without a local password and without any
 // other identity, and answers storage.ErrNotFound when the user has no
 // identity there. It returns the number of identities removed.
-func Unlink(ctx context.Context, db FederationStore, userID, connectorID, actor string) (int, error) {
+func Unlink(ctx context.Context, db interface {
+	Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Durable) error) error
+}, userID, connectorID, actor string) (int, error) {
 	n := 0
 	err := db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 		n = 0

@@ -50,6 +50,7 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	mux.HandleFunc("GET "+broker.PathAccount, s.accountShow)
 	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPost(s.accountPassword))
 	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountPost(s.accountEmail))
+	s.registerAccountManage(mux)
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.emailLinkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
@@ -74,6 +75,11 @@ func (s *Server) accountError(w http.ResponseWriter, r *http.Request, t *templat
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
 		status = http.StatusTooManyRequests
 		data["Error"] = "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+	case errors.Is(err, broker.ErrAccountNotFound):
+		status = http.StatusNotFound
+		data["Error"] = sentence(err)
+	case errors.Is(err, broker.ErrAccountReauth), errors.Is(err, broker.ErrAccountLastWay), errors.Is(err, broker.ErrAccountLabel):
+		data["Error"] = sentence(err)
 	case errors.Is(err, broker.ErrOTPSendFailed):
 		status = http.StatusServiceUnavailable
 		data["Error"] = "We could not send the e-mail right now; try again in a moment."

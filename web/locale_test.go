@@ -32,6 +32,12 @@ var pageMessageIDs = []string{
 	"Incorrect username or password.", "The server is busy. Please try again in a moment.",
 	"Sign you in", "See your name and username", "See your email address", "See the groups you belong to",
 	"Stay signed in when you are away (refresh tokens)",
+	// The account page's self-service messages (broker/account_manage.go).
+	"For this change, enter your current password; without a password here, sign out and sign in again first.",
+	"This is your last way to sign in: set a password or link another service first.", "That item is not on your account.",
+	"Enter a name of 1 to 64 characters.", "You were signed out on your other devices.", "The session is ended.",
+	"The service is unlinked from your account.", "The second factor is removed.", "The second factor is renamed.",
+	"Here are your new recovery codes. They are shown only once; the old ones no longer work.", "You have signed out.",
 }
 
 // templateMessageIDs parses every template and returns the string

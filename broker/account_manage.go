@@ -1,0 +1,293 @@
+package broker
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkeyid/latchkey/mfa"
+	"github.com/latchkeyid/latchkey/session"
+	"github.com/latchkeyid/latchkey/storage"
+)
+
+// FreshAuthWindow is how recent the session's sign-in must be for a
+// destructive change on the account page (unlink, remove a second
+// factor, new recovery codes); older sessions confirm with the current
+// password on the form (docs/accounts.md).
+const FreshAuthWindow = 5 * time.Minute
+
+// accountEventsShown is how many recent security events the page lists.
+const accountEventsShown = 20
+
+// Errors of the account self-service forms, shown on the page again.
+var (
+	ErrAccountReauth   = errors.New("for this change, enter your current password; without a password here, sign out and sign in again first")
+	ErrAccountLastWay  = errors.New("this is your last way to sign in: set a password or link another service first")
+	ErrAccountNotFound = errors.New("that item is not on your account")
+	ErrAccountLabel    = errors.New("enter a name of 1 to 64 characters")
+)
+
+// AccountSession is one of the user's SSO sessions on the account page.
+type AccountSession struct {
+	SID         string
+	Current     bool
+	ConnectorID string
+	AuthTime    time.Time
+	Clients     []string
+}
+
+// AccountIdentity is a linked upstream identity.
+type AccountIdentity struct {
+	ConnectorID string
+	Email       string
+	LastLoginAt time.Time
+}
+
+// AccountFactor is an enrolled second factor.
+type AccountFactor struct {
+	ID, Type, Label string
+	CreatedAt       time.Time
+	LastUsedAt      time.Time
+}
+
+// AccountEvent is a recent security event of the user (audit log).
+type AccountEvent struct {
+	Type string
+	Time time.Time
+	IP   string
+}
+
+// loadAccountLists fills the page's lists for the user of sess.
+func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess session.Session) error {
+	list, err := b.sessions.ListByUser(ctx, sess.UserID)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	view.Sessions = view.Sessions[:0]
+	for _, s := range list {
+		view.Sessions = append(view.Sessions, AccountSession{SID: s.SID, Current: s.SID == sess.SID, ConnectorID: s.ConnectorID,
+			AuthTime: s.AuthTime, Clients: slices.Clone(s.Clients)})
+	}
+	return b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		ids, err := tx.ListUserIdentities(ctx, sess.UserID)
+		if err != nil {
+			return fmt.Errorf("list identities: %w", err)
+		}
+		view.Identities = nil
+		for _, i := range ids {
+			view.Identities = append(view.Identities, AccountIdentity{ConnectorID: i.ConnectorID, Email: i.Email, LastLoginAt: i.LastLoginAt})
+		}
+		creds, err := tx.ListMFACredentials(ctx, sess.UserID)
+		if err != nil {
+			return fmt.Errorf("list second factors: %w", err)
+		}
+		view.Factors = nil
+		for _, c := range creds {
+			view.Factors = append(view.Factors, AccountFactor{ID: c.ID, Type: c.Type, Label: c.Label, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt})
+		}
+		// The newest events: the store keeps the oldest of a Limit, so
+		// read the last 90 days and keep the tail.
+		evs, err := tx.ListEvents(ctx, storage.EventFilter{UserID: sess.UserID, Since: b.now().Add(-90 * 24 * time.Hour)})
+		if err != nil {
+			return fmt.Errorf("list events: %w", err)
+		}
+		if len(evs) > accountEventsShown {
+			evs = evs[len(evs)-accountEventsShown:]
+		}
+		view.Events = nil
+		for i := len(evs) - 1; i >= 0; i-- {
+			view.Events = append(view.Events, AccountEvent{Type: evs[i].Type, Time: evs[i].Time, IP: evs[i].IP})
+		}
+		return nil
+	})
+}
+
+// accountAction loads the session and user of cookie for a form post and
+// checks the form's CSRF token.
+func (b *Broker) accountAction(ctx context.Context, cookie, csrf string) (ProfileView, session.Session, storage.User, error) {
+	view, u, perr := b.AccountPage(ctx, cookie)
+	if perr != nil {
+		return ProfileView{}, session.Session{}, u, pageError{perr}
+	}
+	if subtle.ConstantTimeCompare([]byte(csrf), []byte(view.CSRF)) != 1 {
+		return ProfileView{}, session.Session{}, u, pageError{&PageError{Status: 400, Title: "Form expired", Message: "The form was not valid. Open the account page again.", Err: errors.New("csrf token mismatch")}}
+	}
+	sess, err := b.sessions.Get(ctx, cookie)
+	if err != nil {
+		return ProfileView{}, session.Session{}, u, pageError{&PageError{Status: 401, Title: "Not signed in", Message: "Sign in through your application first, then open this page again.", Err: err}}
+	}
+	return view, sess, u, nil
+}
+
+// freshAuth allows a destructive change: the session signed in within
+// FreshAuthWindow, or current is the user's password (counted by the
+// login limits and the lockout, as a sign-in is).
+func (b *Broker) freshAuth(ctx context.Context, sess session.Session, u storage.User, current string, meta RequestMeta) error {
+	if b.now().Sub(sess.AuthTime) <= FreshAuthWindow {
+		return nil
+	}
+	if current == "" || u.PasswordHash == "" || b.password == nil {
+		return ErrAccountReauth
+	}
+	return b.checkCurrentPassword(ctx, u, current, meta)
+}
+
+// accountDone reloads the page's lists after a change and sets msg.
+func (b *Broker) accountDone(ctx context.Context, view ProfileView, sess session.Session, msg string) (ProfileView, error) {
+	if err := b.loadAccountLists(ctx, &view, sess); err != nil {
+		return ProfileView{}, pageError{&PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}}
+	}
+	view.Message = msg
+	return view, nil
+}
+
+func serverError(err error) error {
+	return pageError{&PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}}
+}
+
+// AccountEndSession ends one of the user's sessions (sid), or with sid
+// "others" every session but this one. session.ended by user:<id>.
+func (b *Broker) AccountEndSession(ctx context.Context, cookie, csrf, sid string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, err
+	}
+	if sid == "others" {
+		b.endOtherSessions(ctx, u.ID, cookie, ReasonRevoked)
+		return b.accountDone(ctx, view, sess, "You were signed out on your other devices.")
+	}
+	mine := slices.ContainsFunc(view.Sessions, func(s AccountSession) bool { return s.SID == sid })
+	if !mine || sid == "" {
+		return view, ErrAccountNotFound
+	}
+	if _, _, _, err := b.endSession(ctx, sid, ReasonRevoked, "user:"+u.ID, meta); err != nil {
+		return view, serverError(err)
+	}
+	if sid == sess.SID {
+		return view, pageError{&PageError{Status: 200, Title: "Signed out", Message: "You have signed out."}}
+	}
+	return b.accountDone(ctx, view, sess, "The session is ended.")
+}
+
+// AccountUnlink removes the user's identity at connectorID, never the
+// last way in (Unlink); it needs a fresh authentication.
+func (b *Broker) AccountUnlink(ctx context.Context, cookie, csrf, current, connectorID string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, err
+	}
+	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
+		return view, err
+	}
+	_, err = Unlink(ctx, b.store, u.ID, connectorID, "user:"+u.ID)
+	switch {
+	case errors.Is(err, ErrLastWayIn):
+		return view, ErrAccountLastWay
+	case errors.Is(err, storage.ErrNotFound):
+		return view, ErrAccountNotFound
+	case err != nil:
+		return view, serverError(err)
+	}
+	return b.accountDone(ctx, view, sess, "The service is unlinked from your account.")
+}
+
+// factorAction is accountAction for a form on the user's credential id:
+// ErrAccountNotFound for another user's or an unknown one.
+func (b *Broker) factorAction(ctx context.Context, cookie, csrf, id string) (ProfileView, session.Session, storage.User, storage.MFACredential, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, sess, u, storage.MFACredential{}, err
+	}
+	if b.mfa == nil || id == "" {
+		return view, sess, u, storage.MFACredential{}, ErrAccountNotFound
+	}
+	c, err := b.mfa.Store.GetMFACredential(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.UserID != u.ID) {
+		return view, sess, u, storage.MFACredential{}, ErrAccountNotFound
+	}
+	if err != nil {
+		return view, sess, u, storage.MFACredential{}, serverError(err)
+	}
+	return view, sess, u, c, nil
+}
+
+// AccountRemoveFactor deletes one of the user's second factors
+// (mfa.removed); it needs a fresh authentication.
+func (b *Broker) AccountRemoveFactor(ctx context.Context, cookie, csrf, current, id string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, c, err := b.factorAction(ctx, cookie, csrf, id)
+	if err != nil {
+		return view, err
+	}
+	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
+		return view, err
+	}
+	if err := b.mfa.Store.DeleteMFACredential(ctx, c.ID); err != nil {
+		return view, serverError(err)
+	}
+	b.accountEvent(ctx, "mfa.removed", u.ID, meta, map[string]any{"credential_id": c.ID, "type": c.Type})
+	return b.accountDone(ctx, view, sess, "The second factor is removed.")
+}
+
+// AccountRenameFactor sets a second factor's label (mfa.renamed).
+func (b *Broker) AccountRenameFactor(ctx context.Context, cookie, csrf, id, label string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, c, err := b.factorAction(ctx, cookie, csrf, id)
+	if err != nil {
+		return view, err
+	}
+	label = strings.TrimSpace(label)
+	if label == "" || len([]rune(label)) > 64 || strings.ContainsFunc(label, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return view, ErrAccountLabel
+	}
+	if err := b.mfa.Store.UpdateMFACredential(ctx, c.ID, func(c storage.MFACredential) (storage.MFACredential, error) {
+		c.Label = label
+		return c, nil
+	}); err != nil {
+		return view, serverError(err)
+	}
+	b.accountEvent(ctx, "mfa.renamed", u.ID, meta, map[string]any{"credential_id": c.ID})
+	return b.accountDone(ctx, view, sess, "The second factor is renamed.")
+}
+
+// recoveryRegenerator is the recovery-code factor's Regenerate.
+type recoveryRegenerator interface {
+	Regenerate(ctx context.Context, cur mfa.Credential) (mfa.Credential, []string, error)
+}
+
+// AccountRegenerateRecovery replaces the user's recovery codes with a new
+// set, returned once in view.RecoveryCodes (mfa.recovery.regenerated);
+// it needs a fresh authentication and an existing set.
+func (b *Broker) AccountRegenerateRecovery(ctx context.Context, cookie, csrf, current string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, err
+	}
+	i := slices.IndexFunc(view.Factors, func(f AccountFactor) bool { return f.Type == mfa.TypeRecovery })
+	if i < 0 || b.mfa == nil {
+		return view, ErrAccountNotFound
+	}
+	f, err := b.mfa.Factors.Get(mfa.TypeRecovery)
+	regen, ok := f.(recoveryRegenerator)
+	if err != nil || !ok {
+		return view, ErrAccountNotFound
+	}
+	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
+		return view, err
+	}
+	var codes []string
+	err = b.mfa.Store.UpdateMFACredential(ctx, view.Factors[i].ID, func(cur storage.MFACredential) (storage.MFACredential, error) {
+		next, list, err := regen.Regenerate(ctx, cur)
+		codes = list
+		return next, err
+	})
+	if err != nil {
+		return view, serverError(err)
+	}
+	b.accountEvent(ctx, "mfa.recovery.regenerated", u.ID, meta, nil)
+	view, err = b.accountDone(ctx, view, sess, "Here are your new recovery codes. They are shown only once; the old ones no longer work.")
+	view.RecoveryCodes = codes
+	return view, err
+}

@@ -1,0 +1,232 @@
+package web_test
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/mfa"
+	"github.com/latchkeyid/latchkey/mfa/recovery"
+	"github.com/latchkeyid/latchkey/session"
+	"github.com/latchkeyid/latchkey/storage"
+)
+
+var sidFieldRe = regexp.MustCompile(`name="sid" value="([^"o][^"]*)"`)
+
+// enrollRecovery stores a set of recovery codes for userID and returns them.
+func enrollRecovery(t *testing.T, f *fixture, userID string) (storage.MFACredential, []string) {
+	t.Helper()
+	rf := recovery.New(recovery.Options{Clock: f.clock})
+	e, err := rf.BeginEnrollment(t.Context(), mfa.EnrollmentRequest{UserID: userID, Label: "recovery codes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rf.FinishEnrollment(t.Context(), e.Pending, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateMFACredential(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c, e.Codes
+}
+
+func TestAccountSelfService(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	f := newFixtureOn(t, backends{options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }})
+	f.addUser(storage.User{Username: "bob", Email: "bob@example.com", EmailVerified: true}, "bob's password")
+	f.addUser(storage.User{Username: "eve", Email: "eve@example.com", EmailVerified: true}, "eve's password")
+	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
+	conf := f.rp("app", "app-secret", "https://app.example/cb", "openid")
+	ctx := context.Background()
+
+	b, other, third, eve := f.browser(), f.browser(), f.browser(), f.browser()
+	f.signedIn(t, b, conf, "bob", "bob's password")
+	f.signedIn(t, other, conf, "bob", "bob's password")
+	f.signedIn(t, third, conf, "bob", "bob's password")
+	f.signedIn(t, eve, conf, "eve", "eve's password")
+	resp, page := b.get(f.issuer + "/account")
+	if resp.StatusCode != 200 || !contains(page, "(this device)") {
+		t.Fatalf("account page: %d\n%s", resp.StatusCode, page)
+	}
+	csrf := field(t, csrfFieldRe, page)
+	sids := sidFieldRe.FindAllStringSubmatch(page, -1)
+	if len(sids) != 2 {
+		t.Fatalf("%d other sessions listed, want 2\n%s", len(sids), page)
+	}
+	eveSessions, _ := f.broker.Sessions(ctx, "u-eve")
+
+	// Sessions: CSRF refused; another user's session refused; end one;
+	// end all others.
+	resp, page = b.post(f.issuer+"/account/sessions/end", url.Values{"csrf": {"x"}, "sid": {sids[0][1]}})
+	assertErrorPage(t, resp, page, 400, "Form expired", "The form was not valid. Open the account page again.")
+	resp, page = b.post(f.issuer+"/account/sessions/end", url.Values{"csrf": {csrf}, "sid": {eveSessions[0].SID}})
+	if resp.StatusCode != 404 || !contains(page, "That item is not on your account.") {
+		t.Fatalf("eve's session: %d\n%s", resp.StatusCode, page)
+	}
+	if s, _ := f.broker.Sessions(ctx, "u-eve"); len(s) != 1 {
+		t.Fatal("eve's session ended")
+	}
+	if s, _ := f.broker.Sessions(ctx, "u-bob"); len(s) != 3 {
+		t.Fatalf("%d sessions after refusals, want 3", len(s))
+	}
+	resp, page = b.post(f.issuer+"/account/sessions/end", url.Values{"csrf": {csrf}, "sid": {sids[0][1]}})
+	if resp.StatusCode != 200 || !contains(page, "The session is ended.") {
+		t.Fatalf("end one: %d\n%s", resp.StatusCode, page)
+	}
+	if s, _ := f.broker.Sessions(ctx, "u-bob"); len(s) != 2 || slices.ContainsFunc(s, func(x session.Session) bool { return x.SID == sids[0][1] }) {
+		t.Fatalf("after ending one: %d sessions", len(s))
+	}
+	resp, page = b.post(f.issuer+"/account/sessions/end", url.Values{"csrf": {csrf}, "sid": {"others"}})
+	if resp.StatusCode != 200 || !contains(page, "You were signed out on your other devices.") {
+		t.Fatalf("end others: %d\n%s", resp.StatusCode, page)
+	}
+	if s, _ := f.broker.Sessions(ctx, "u-bob"); len(s) != 1 {
+		t.Fatalf("after ending others: %d sessions, want 1", len(s))
+	}
+	for _, br := range []*browser{other, third} {
+		if resp, _ = br.get(f.issuer + "/account"); resp.StatusCode != 401 {
+			t.Fatalf("an ended device still signed in: %d", resp.StatusCode)
+		}
+	}
+	n := 0
+	for _, e := range f.events(t, "session.ended") {
+		if e.UserID == "u-bob" {
+			if e.Actor != "user:u-bob" {
+				t.Fatalf("session.ended by %q", e.Actor)
+			}
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d session.ended events of bob, want 2", n)
+	}
+
+	// Linked identities: unlink needs a fresh sign-in or the password;
+	// the last way in is refused.
+	for _, id := range []storage.Identity{
+		{ConnectorID: "github", Subject: "gh-1", UserID: "u-bob", Email: "bob@github.example"},
+		{ConnectorID: "github", Subject: "gh-eve", UserID: "u-eve"},
+	} {
+		if err := f.db.CreateIdentity(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, page = b.get(f.issuer + "/account")
+	if !contains(page, "github · bob@github.example") {
+		t.Fatalf("identity not listed:\n%s", page)
+	}
+	f.clock.Advance(broker.FreshAuthWindow + time.Minute)
+	resp, page = b.post(f.issuer+"/account/identities/unlink", url.Values{"csrf": {csrf}, "connector": {"github"}})
+	if resp.StatusCode != 400 || !contains(page, "For this change, enter your current password; without a password here, sign out and sign in again first.") {
+		t.Fatalf("stale unlink: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/identities/unlink", url.Values{"csrf": {csrf}, "connector": {"github"}, "current": {"wrong"}})
+	if resp.StatusCode != 400 || !contains(page, "The current password is not correct.") {
+		t.Fatalf("wrong password: %d\n%s", resp.StatusCode, page)
+	}
+	if ids, _ := f.db.ListUserIdentities(ctx, "u-bob"); len(ids) != 1 {
+		t.Fatal("unlinked without a fresh authentication")
+	}
+	resp, page = b.post(f.issuer+"/account/identities/unlink", url.Values{"csrf": {csrf}, "connector": {"github"}, "current": {"bob's password"}})
+	if resp.StatusCode != 200 || !contains(page, "The service is unlinked from your account.") {
+		t.Fatalf("unlink: %d\n%s", resp.StatusCode, page)
+	}
+	if ids, _ := f.db.ListUserIdentities(ctx, "u-bob"); len(ids) != 0 {
+		t.Fatalf("still linked: %v", ids)
+	}
+	if ids, _ := f.db.ListUserIdentities(ctx, "u-eve"); len(ids) != 1 {
+		t.Fatal("eve's identity touched")
+	}
+	if es := f.events(t, "identity.unlinked"); len(es) != 1 || es[0].Actor != "user:u-bob" || es[0].ConnectorID != "github" {
+		t.Fatalf("identity.unlinked: %+v", es)
+	}
+	// The last way in: a user without a password and one identity.
+	fed := f.addUser(storage.User{Username: "fed", Email: "fed@example.com"}, "")
+	if err := f.db.CreateIdentity(ctx, storage.Identity{ConnectorID: "github", Subject: "gh-fed", UserID: fed.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.UpdateUser(ctx, fed.ID, func(u storage.User) (storage.User, error) { u.PasswordHash = ""; return u, nil }); err != nil {
+		t.Fatal(err)
+	}
+	fedCookie, _, err := session.NewStore(f.eph, session.Options{Clock: f.clock}).Create(ctx, fed.ID, "github", []string{"fed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := f.browser()
+	fb.setCookie("latchkey_session", fedCookie)
+	resp, page = fb.get(f.issuer + "/account")
+	fcsrf := field(t, csrfFieldRe, page)
+	resp, page = fb.post(f.issuer+"/account/identities/unlink", url.Values{"csrf": {fcsrf}, "connector": {"github"}})
+	if resp.StatusCode != 400 || !contains(page, "This is your last way to sign in: set a password or link another service first.") {
+		t.Fatalf("last way in: %d\n%s", resp.StatusCode, page)
+	}
+	if ids, _ := f.db.ListUserIdentities(ctx, fed.ID); len(ids) != 1 {
+		t.Fatal("last way in removed")
+	}
+
+	// Second factors: rename, another user's refused, recovery codes
+	// regenerated once, remove needs a fresh authentication.
+	cred, oldCodes := enrollRecovery(t, f, "u-bob")
+	eveCred, _ := enrollRecovery(t, f, "u-eve")
+	resp, page = b.post(f.issuer+"/account/factors/rename", url.Values{"csrf": {csrf}, "id": {cred.ID}, "label": {"  paper in the drawer "}})
+	if resp.StatusCode != 200 || !contains(page, "The second factor is renamed.") || !contains(page, "recovery · paper in the drawer") {
+		t.Fatalf("rename: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/factors/rename", url.Values{"csrf": {csrf}, "id": {cred.ID}, "label": {" "}})
+	if resp.StatusCode != 400 || !contains(page, "Enter a name of 1 to 64 characters.") {
+		t.Fatalf("empty label: %d\n%s", resp.StatusCode, page)
+	}
+	for _, path := range []string{"/account/factors/rename", "/account/factors/remove"} {
+		resp, page = b.post(f.issuer+path, url.Values{"csrf": {csrf}, "id": {eveCred.ID}, "label": {"mine"}, "current": {"bob's password"}})
+		if resp.StatusCode != 404 || !contains(page, "That item is not on your account.") {
+			t.Fatalf("%s eve's factor: %d\n%s", path, resp.StatusCode, page)
+		}
+		resp, page = b.post(f.issuer+path, url.Values{"csrf": {"x"}, "id": {cred.ID}, "label": {"mine"}, "current": {"bob's password"}})
+		assertErrorPage(t, resp, page, 400, "Form expired", "The form was not valid. Open the account page again.")
+	}
+	if c, err := f.db.GetMFACredential(ctx, eveCred.ID); err != nil || c.Label != "recovery codes" {
+		t.Fatalf("eve's factor changed: %v %+v", err, c)
+	}
+	resp, page = b.post(f.issuer+"/account/recovery", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != 400 || !contains(page, "For this change, enter your current password") {
+		t.Fatalf("stale regenerate: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/recovery", url.Values{"csrf": {csrf}, "current": {"bob's password"}})
+	codes := recoveryRe.FindAllStringSubmatch(page, -1)
+	if resp.StatusCode != 200 || !contains(page, "Here are your new recovery codes.") || len(codes) != len(oldCodes) || codes[0][1] == oldCodes[0] {
+		t.Fatalf("regenerate: %d\n%s", resp.StatusCode, page)
+	}
+	if _, page = b.get(f.issuer + "/account"); recoveryRe.MatchString(page) {
+		t.Fatal("recovery codes shown again")
+	}
+	if len(f.events(t, "mfa.recovery.regenerated")) != 1 || len(f.events(t, "mfa.renamed")) != 1 {
+		t.Fatal("no mfa events")
+	}
+	resp, page = b.post(f.issuer+"/account/factors/remove", url.Values{"csrf": {csrf}, "id": {cred.ID}})
+	if resp.StatusCode != 400 || !contains(page, "For this change, enter your current password") {
+		t.Fatalf("stale remove: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/factors/remove", url.Values{"csrf": {csrf}, "id": {cred.ID}, "current": {"bob's password"}})
+	if resp.StatusCode != 200 || !contains(page, "The second factor is removed.") || !contains(page, "No second factor is set up.") {
+		t.Fatalf("remove: %d\n%s", resp.StatusCode, page)
+	}
+	if _, err := f.db.GetMFACredential(ctx, cred.ID); err == nil {
+		t.Fatal("factor not removed")
+	}
+	if es := f.events(t, "mfa.removed"); len(es) != 1 || es[0].Actor != "user:u-bob" {
+		t.Fatalf("mfa.removed: %+v", es)
+	}
+
+	// Recent security events: the newest first, with their time.
+	_, page = b.get(f.issuer + "/account")
+	if !contains(page, "<td>mfa.removed</td>") || !contains(page, "<td>session.ended</td>") {
+		t.Fatalf("events not listed:\n%s", page)
+	}
+	assertNoSecretsLogged(t, f, append([]string{"bob's password"}, oldCodes...))
+}
