@@ -457,6 +457,7 @@ type ProfileView struct {
 	Sessions   []AccountSession
 	Identities []AccountIdentity
 	Factors    []AccountFactor
+	Apps       []AccountApp
 	Events     []AccountEvent
 	// RecoveryCodes are new recovery codes, shown once.
 	RecoveryCodes []string

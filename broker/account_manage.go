@@ -54,6 +54,13 @@ type AccountFactor struct {
 	LastUsedAt      time.Time
 }
 
+// AccountApp is an application the user granted consent to.
+type AccountApp struct {
+	ClientID, Name string
+	Scopes         []string
+	GrantedAt      time.Time
+}
+
 // AccountEvent is a recent security event of the user (audit log).
 type AccountEvent struct {
 	Type string
@@ -88,6 +95,18 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 		view.Factors = nil
 		for _, c := range creds {
 			view.Factors = append(view.Factors, AccountFactor{ID: c.ID, Type: c.Type, Label: c.Label, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt})
+		}
+		consents, err := tx.ListUserConsents(ctx, sess.UserID)
+		if err != nil {
+			return fmt.Errorf("list consents: %w", err)
+		}
+		view.Apps = nil
+		for _, c := range consents {
+			app := AccountApp{ClientID: c.ClientID, Name: c.ClientID, Scopes: c.Scopes, GrantedAt: c.GrantedAt}
+			if cl, err := tx.GetClient(ctx, c.ClientID); err == nil && cl.Name != "" {
+				app.Name = cl.Name
+			}
+			view.Apps = append(view.Apps, app)
 		}
 		// The newest events: the store keeps the oldest of a Limit, so
 		// read the last 90 days and keep the tail.
@@ -290,4 +309,37 @@ func (b *Broker) AccountRegenerateRecovery(ctx context.Context, cookie, csrf, cu
 	view, err = b.accountDone(ctx, view, sess, "Here are your new recovery codes. They are shown only once; the old ones no longer work.")
 	view.RecoveryCodes = codes
 	return view, err
+}
+
+// AccountRevokeConsent withdraws the user's consent to clientID and
+// revokes the refresh tokens that client holds for the user, with the
+// consent.revoked event, in one transaction. Access tokens already issued
+// run out on their own (short-lived). No fresh authentication: it only
+// takes access away.
+func (b *Broker) AccountRevokeConsent(ctx context.Context, cookie, csrf, clientID string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, err
+	}
+	if !slices.ContainsFunc(view.Apps, func(a AccountApp) bool { return a.ClientID == clientID }) {
+		return view, ErrAccountNotFound
+	}
+	err = b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		if err := tx.DeleteConsent(ctx, u.ID, clientID); err != nil {
+			return err
+		}
+		n, err := tx.RevokeUserRefreshTokens(ctx, clientID, u.ID, b.now())
+		if err != nil {
+			return err
+		}
+		return tx.AppendEvent(ctx, storage.Event{Type: "consent.revoked", Actor: "user:" + u.ID, UserID: u.ID, ClientID: clientID,
+			IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"refresh_tokens_revoked": n}})
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return view, ErrAccountNotFound
+	}
+	if err != nil {
+		return view, serverError(err)
+	}
+	return b.accountDone(ctx, view, sess, "The application no longer has access to your account.")
 }

@@ -38,6 +38,12 @@ type Durable interface {
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
 	PutConsent(ctx context.Context, c Consent) error
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListUserConsents returns the user's consents, oldest grant first
+	// (none: an empty list, no error).
+	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
+	// RevokeUserRefreshTokens sets RevokedAt to at on every token of the
+	// client issued to the user not yet revoked and returns how many.
+	RevokeUserRefreshTokens(ctx context.Context, clientID, userID string, at time.Time) (int64, error)
 
 	MFAStore // second-factor credentials (mfa.go)
 

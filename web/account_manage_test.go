@@ -36,9 +36,17 @@ func enrollRecovery(t *testing.T, f *fixture, userID string) (storage.MFACredent
 	return c, e.Codes
 }
 
-func TestAccountSelfService(t *testing.T) {
+func TestAccountSelfService(t *testing.T) { accountSelfService(t, backends{}) }
+
+// The same on PostgreSQL and Redis (sessions in Redis).
+func TestAccountSelfServiceOnPostgresAndRedis(t *testing.T) {
+	accountSelfService(t, backends{postgres: true, redis: true})
+}
+
+func accountSelfService(t *testing.T, be backends) {
 	mp := testenv.StartMailpit(t)
-	f := newFixtureOn(t, backends{options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }})
+	be.options = func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }
+	f := newFixtureOn(t, be)
 	f.addUser(storage.User{Username: "bob", Email: "bob@example.com", EmailVerified: true}, "bob's password")
 	f.addUser(storage.User{Username: "eve", Email: "eve@example.com", EmailVerified: true}, "eve's password")
 	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
@@ -221,6 +229,51 @@ func TestAccountSelfService(t *testing.T) {
 	}
 	if es := f.events(t, "mfa.removed"); len(es) != 1 || es[0].Actor != "user:u-bob" {
 		t.Fatalf("mfa.removed: %+v", es)
+	}
+
+	// Apps with consent: revoke deletes the consent and revokes that
+	// client's refresh tokens for the user; another user's is refused.
+	f.addClient(storage.Client{ID: "third", Name: "Third Party App", RedirectURIs: []string{"https://third.example/cb"}}, "third-secret")
+	now := f.clock.Now()
+	for _, c := range []storage.Consent{{UserID: "u-bob", ClientID: "third", Scopes: []string{"openid", "email"}}, {UserID: "u-eve", ClientID: "third", Scopes: []string{"openid"}}} {
+		if err := f.db.PutConsent(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []storage.RefreshToken{{Hash: "rt-bob", FamilyID: "fam-bob", ClientID: "third", UserID: "u-bob", IssuedAt: now, FamilyCreatedAt: now},
+		{Hash: "rt-eve", FamilyID: "fam-eve", ClientID: "third", UserID: "u-eve", IssuedAt: now, FamilyCreatedAt: now}} {
+		if err := f.db.CreateRefreshToken(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, page = b.get(f.issuer + "/account")
+	if !contains(page, "Third Party App · openid, email") {
+		t.Fatalf("app not listed:\n%s", page)
+	}
+	resp, page = b.post(f.issuer+"/account/apps/revoke", url.Values{"csrf": {"x"}, "client": {"third"}})
+	assertErrorPage(t, resp, page, 400, "Form expired", "The form was not valid. Open the account page again.")
+	resp, page = b.post(f.issuer+"/account/apps/revoke", url.Values{"csrf": {csrf}, "client": {"app"}})
+	if resp.StatusCode != 404 || !contains(page, "That item is not on your account.") {
+		t.Fatalf("no consent to app: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/apps/revoke", url.Values{"csrf": {csrf}, "client": {"third"}})
+	if resp.StatusCode != 200 || !contains(page, "The application no longer has access to your account.") || !contains(page, "No application has access to your account.") {
+		t.Fatalf("revoke: %d\n%s", resp.StatusCode, page)
+	}
+	if _, err := f.db.GetConsent(ctx, "u-bob", "third"); err == nil {
+		t.Fatal("consent not deleted")
+	}
+	if _, err := f.db.GetConsent(ctx, "u-eve", "third"); err != nil {
+		t.Fatalf("eve's consent: %v", err)
+	}
+	if r, _ := f.db.GetRefreshToken(ctx, "rt-bob"); r.RevokedAt.IsZero() {
+		t.Fatal("bob's refresh token not revoked")
+	}
+	if r, _ := f.db.GetRefreshToken(ctx, "rt-eve"); !r.RevokedAt.IsZero() {
+		t.Fatal("eve's refresh token revoked")
+	}
+	if es := f.events(t, "consent.revoked"); len(es) != 1 || es[0].Actor != "user:u-bob" || es[0].ClientID != "third" || es[0].Data["refresh_tokens_revoked"] != float64(1) {
+		t.Fatalf("consent.revoked: %+v", es)
 	}
 
 	// Recent security events: the newest first, with their time.

@@ -38,6 +38,7 @@ var pageMessageIDs = []string{
 	"Enter a name of 1 to 64 characters.", "You were signed out on your other devices.", "The session is ended.",
 	"The service is unlinked from your account.", "The second factor is removed.", "The second factor is renamed.",
 	"Here are your new recovery codes. They are shown only once; the old ones no longer work.", "You have signed out.",
+	"The application no longer has access to your account.",
 }
 
 // templateMessageIDs parses every template and returns the string

@@ -64,6 +64,7 @@ func RunDurable(t *testing.T, open func(t *testing.T) storage.Durable) {
 		{"Keys", durTestKeys},
 		{"KeysCompareAndSwap", durTestKeysCAS},
 		{"Consents", durTestConsents},
+		{"UserConsents", durTestUserConsents},
 		{"RefreshTokens", durTestRefreshTokens},
 		{"MFACredentials", durTestMFA},
 		{"Identities", durTestIdentities},
@@ -1201,4 +1202,33 @@ func durTestConsents(t *testing.T, open func(t *testing.T) storage.Durable) {
 	}
 	_, err = s.GetConsent(ctx, "cu1", "cc1")
 	durWantErr(t, "get after user deleted", err, storage.ErrNotFound)
+	if list, err := s.ListUserConsents(ctx, "cu1"); err != nil || len(list) != 0 {
+		t.Fatalf("list after user deleted: %v %v", list, err)
+	}
+}
+
+// durTestUserConsents lists a user's consents, oldest grant first, and
+// only theirs.
+func durTestUserConsents(t *testing.T, open func(t *testing.T) storage.Durable) {
+	ctx := context.Background()
+	s := open(t)
+	for _, u := range []string{"lu1", "lu2"} {
+		durWantErr(t, "create user", s.CreateUser(ctx, durUser(u, "user-"+u)), nil)
+	}
+	for _, c := range []string{"lc1", "lc2"} {
+		durWantErr(t, "create client", s.CreateClient(ctx, storage.Client{ID: c, RedirectURIs: []string{"https://app.example/cb"}}), nil)
+	}
+	list, err := s.ListUserConsents(ctx, "lu1")
+	if err != nil || list == nil || len(list) != 0 {
+		t.Fatalf("list before any: %#v %v", list, err)
+	}
+	second := storage.Consent{UserID: "lu1", ClientID: "lc1", Scopes: []string{"openid"}, GrantedAt: durFixtureTime(5)}
+	first := storage.Consent{UserID: "lu1", ClientID: "lc2", Scopes: []string{"openid", "email"}, GrantedAt: durFixtureTime(4)}
+	for _, c := range []storage.Consent{second, first, {UserID: "lu2", ClientID: "lc1", Scopes: []string{"openid"}, GrantedAt: durFixtureTime(3)}} {
+		durWantErr(t, "put", s.PutConsent(ctx, c), nil)
+	}
+	list, err = s.ListUserConsents(ctx, "lu1")
+	durWantErr(t, "list", err, nil)
+	first.GrantedAt, second.GrantedAt = durTime(first.GrantedAt), durTime(second.GrantedAt)
+	durEqual(t, "consents of lu1", list, []storage.Consent{first, second})
 }

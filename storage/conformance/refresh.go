@@ -23,6 +23,7 @@ func durTestRefreshTokens(t *testing.T, open func(t *testing.T) storage.Durable)
 	t.Run("RotateConcurrently", func(t *testing.T) { durTestRefreshRotateRace(t, open) })
 	t.Run("RevokeFamily", func(t *testing.T) { durTestRefreshRevoke(t, open) })
 	t.Run("RevokeBySID", func(t *testing.T) { durTestRefreshRevokeBySID(t, open) })
+	t.Run("RevokeByUser", func(t *testing.T) { durTestRefreshRevokeByUser(t, open) })
 	t.Run("RevokeBySIDWhileRotating", func(t *testing.T) { durTestRefreshRevokeBySIDRace(t, open) })
 	t.Run("Cascade", func(t *testing.T) { durTestRefreshCascade(t, open) })
 	t.Run("Prune", func(t *testing.T) { durTestRefreshPrune(t, open) })
@@ -468,5 +469,42 @@ func durTestRefreshPrune(t *testing.T, open func(t *testing.T) storage.Durable) 
 	durWantErr(t, "prune again", err, nil)
 	if n != 0 {
 		t.Errorf("second PruneRefreshTokens deleted %d rows, want 0", n)
+	}
+}
+
+// durTestRefreshRevokeByUser revokes the tokens of one client issued to
+// one user, and no other (a consent revoked on the account page).
+func durTestRefreshRevokeByUser(t *testing.T, open func(t *testing.T) storage.Durable) {
+	s := open(t)
+	ctx := t.Context()
+	durRefreshOwners(t, s)
+	durWantErr(t, "create client 2", s.CreateClient(ctx, durClients.minimal("rc2")), nil)
+	durWantErr(t, "create user 2", s.CreateUser(ctx, durUser("ru2", "refresh-user-2")), nil)
+	mk := func(hash, client, user string, revoked time.Time) storage.RefreshToken {
+		r := durMinimalRefresh(hash, "fam-"+hash)
+		r.ClientID, r.UserID, r.RevokedAt = client, user, revoked
+		durWantErr(t, "create "+hash, s.CreateRefreshToken(ctx, r), nil)
+		return r
+	}
+	a := mk("u-a", "rc1", "ru1", time.Time{})
+	b := mk("u-b", "rc1", "ru1", time.Time{})
+	old := mk("u-c", "rc1", "ru1", durFixtureTime(1)) // revoked earlier: keeps its time
+	other := mk("u-d", "rc2", "ru1", time.Time{})     // another client
+	someone := mk("u-e", "rc1", "ru2", time.Time{})   // another user
+	n, err := s.RevokeUserRefreshTokens(ctx, "rc1", "ru1", durFixtureTime(60))
+	durWantErr(t, "revoke by user", err, nil)
+	if n != 2 {
+		t.Fatalf("revoke by user: %d revoked, want 2", n)
+	}
+	a.RevokedAt, b.RevokedAt = durFixtureTime(60), durFixtureTime(60)
+	for _, r := range []storage.RefreshToken{a, b, old, other, someone} {
+		durEqual(t, "after revoking rc1 of ru1: "+r.Hash, durGetRefresh(t, s, r.Hash), durNormRefresh(r))
+	}
+	for _, tc := range []struct{ name, client, user string }{{"again", "rc1", "ru1"}, {"empty user", "rc1", ""}, {"empty client", "", "ru1"}} {
+		n, err := s.RevokeUserRefreshTokens(ctx, tc.client, tc.user, durFixtureTime(61))
+		durWantErr(t, "revoke by user, "+tc.name, err, nil)
+		if n != 0 {
+			t.Fatalf("revoke by user, %s: %d revoked, want 0", tc.name, n)
+		}
 	}
 }

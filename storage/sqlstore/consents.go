@@ -77,3 +77,29 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 	}
 	return nil
 }
+
+// ListUserConsents returns the user's consents, oldest grant first.
+func (s *Store) ListUserConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
+	rows, err := s.reader(ctx).QueryContext(ctx,
+		`SELECT client_id, scopes_json, granted_at FROM consents WHERE user_id = $1 ORDER BY granted_at, client_id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list consents of user %q: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []storage.Consent{}
+	for rows.Next() {
+		c := storage.Consent{UserID: userID}
+		var scopes []byte
+		if err := rows.Scan(&c.ClientID, &scopes, timeDest{&c.GrantedAt}); err != nil {
+			return nil, fmt.Errorf("list consents of user %q: %w", userID, err)
+		}
+		if err := decodeDoc(scopes, &c.Scopes); err != nil {
+			return nil, fmt.Errorf("list consents of user %q: %w", userID, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list consents of user %q: %w", userID, err)
+	}
+	return out, nil
+}

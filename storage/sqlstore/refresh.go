@@ -268,6 +268,22 @@ func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid stri
 	return n, nil
 }
 
+// RevokeUserRefreshTokens revokes every token of the client issued to the
+// user not yet revoked, like RevokeRefreshTokensBySID (a consent revoked
+// on the account page).
+func (s *Store) RevokeUserRefreshTokens(ctx context.Context, clientID, userID string, at time.Time) (int64, error) {
+	if clientID == "" || userID == "" {
+		return 0, nil
+	}
+	n, err := s.revokePasses(ctx, lockKey("rt-user:", clientID+"\x00"+userID),
+		`UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
+		userID, clientID, s.timeArg(at))
+	if err != nil {
+		return n, fmt.Errorf("revoke refresh tokens of client %q for user %q: %w", clientID, userID, err)
+	}
+	return n, nil
+}
+
 // PruneRefreshTokens deletes the families that can no longer refresh, in
 // one statement: family_created_at is the same on every row of a family,
 // and the idle test looks at the family's newest issued_at.
