@@ -219,24 +219,25 @@ func (s *Store) revokePasses(ctx context.Context, key int64, update string, args
 }
 
 // lockForRotation takes, on PostgreSQL, the shared advisory locks of the
-// token's family and of its client's session (revokePasses takes them
-// exclusive) before the rotation locks the parent row. family_id, sid and
-// client_id never change, so reading them unlocked is safe; an unknown
-// hash takes no lock and the rotation reports it.
+// token's family, of its client's session and of its client and user
+// (revokePasses takes them exclusive) before the rotation locks the
+// parent row. family_id, sid, client_id and user_id never change, so
+// reading them unlocked is safe; an unknown hash takes no lock and the
+// rotation reports it.
 func (s *Store) lockForRotation(ctx context.Context, q querier, hash string) error {
 	if s.c.dialect != DialectPostgres {
 		return nil
 	}
-	var family, sid, client string
-	err := q.QueryRowContext(ctx, `SELECT family_id, sid, client_id FROM refresh_tokens WHERE hash = $1`, hash).Scan(&family, &sid, &client)
+	var family, sid, client, user string
+	err := q.QueryRowContext(ctx, `SELECT family_id, sid, client_id, user_id FROM refresh_tokens WHERE hash = $1`, hash).Scan(&family, &sid, &client, &user)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock_shared($2)`,
-		lockKey("rt-family:", family), lockKey("rt-sid:", client+"\x00"+sid)); err != nil {
+	if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock_shared($2), pg_advisory_xact_lock_shared($3)`,
+		lockKey("rt-family:", family), lockKey("rt-sid:", client+"\x00"+sid), lockKey("rt-user_id:", client+"\x00"+user)); err != nil {
 		return fmt.Errorf("lock against revocations: %w", err)
 	}
 	return nil
@@ -256,12 +257,7 @@ func lockKey(kind, name string) int64 {
 // the session sid not yet revoked, like RevokeRefreshFamily (a successor
 // committed by a racing rotation carries the same sid and client).
 func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid string, at time.Time) (int64, error) {
-	if clientID == "" || sid == "" {
-		return 0, nil
-	}
-	n, err := s.revokePasses(ctx, lockKey("rt-sid:", clientID+"\x00"+sid),
-		`UPDATE refresh_tokens SET revoked_at = $3 WHERE sid = $1 AND client_id = $2 AND revoked_at IS NULL`,
-		sid, clientID, s.timeArg(at))
+	n, err := s.revokeClientTokens(ctx, "sid", clientID, sid, at)
 	if err != nil {
 		return n, fmt.Errorf("revoke refresh tokens of client %q in session %q: %w", clientID, sid, err)
 	}
@@ -272,16 +268,23 @@ func (s *Store) RevokeRefreshTokensBySID(ctx context.Context, clientID, sid stri
 // user not yet revoked, like RevokeRefreshTokensBySID (a consent revoked
 // on the account page).
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, clientID, userID string, at time.Time) (int64, error) {
-	if clientID == "" || userID == "" {
-		return 0, nil
-	}
-	n, err := s.revokePasses(ctx, lockKey("rt-user:", clientID+"\x00"+userID),
-		`UPDATE refresh_tokens SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL`,
-		userID, clientID, s.timeArg(at))
+	n, err := s.revokeClientTokens(ctx, "user_id", clientID, userID, at)
 	if err != nil {
 		return n, fmt.Errorf("revoke refresh tokens of client %q for user %q: %w", clientID, userID, err)
 	}
 	return n, nil
+}
+
+// revokeClientTokens revokes the client's tokens not yet revoked whose
+// column ("sid" or "user_id", never input) is value; nothing when either
+// is empty.
+func (s *Store) revokeClientTokens(ctx context.Context, column, clientID, value string, at time.Time) (int64, error) {
+	if clientID == "" || value == "" {
+		return 0, nil
+	}
+	return s.revokePasses(ctx, lockKey("rt-"+column+":", clientID+"\x00"+value),
+		`UPDATE refresh_tokens SET revoked_at = $3 WHERE `+column+` = $1 AND client_id = $2 AND revoked_at IS NULL`,
+		value, clientID, s.timeArg(at))
 }
 
 // PruneRefreshTokens deletes the families that can no longer refresh, in
