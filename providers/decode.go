@@ -2,6 +2,7 @@ package providers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,4 +178,25 @@ func typeMessage(t reflect.Type, err error) string {
 	default:
 		return "invalid value"
 	}
+}
+
+// OpenTyped opens a connector of typ from a typed config (a type's Config
+// struct, for tests and callers that build configs in Go): cfg is encoded
+// as JSON and goes through typ.Open, so it is validated like a config
+// file's. T is the type's connector.
+func OpenTyped[T Connector](ctx context.Context, typ Type, info Info, cfg any, deps Deps) (T, error) {
+	var zero T
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return zero, fmt.Errorf("connector %q: encode config: %w", info.ID, err)
+	}
+	c, err := typ.Open(ctx, info, raw, deps)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := c.(T)
+	if !ok {
+		return zero, fmt.Errorf("connector %q: Open returned %T", info.ID, c)
+	}
+	return t, nil
 }

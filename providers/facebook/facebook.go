@@ -54,15 +54,7 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 
 // New opens a connector from a typed Config.
 func New(ctx context.Context, info providers.Info, cfg Config, deps providers.Deps) (*Connector, error) {
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("facebook: encode config: %w", err)
-	}
-	c, err := Type{}.Open(ctx, info, raw, deps)
-	if err != nil {
-		return nil, err
-	}
-	return c.(*Connector), nil
+	return providers.OpenTyped[*Connector](ctx, Type{}, info, cfg, deps)
 }
 
 // Connector signs users in with Facebook Login.

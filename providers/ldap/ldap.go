@@ -55,15 +55,7 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 // New opens a connector from a typed Config (for tests and callers that
 // build configs in Go).
 func New(ctx context.Context, info providers.Info, cfg Config, deps providers.Deps) (*Connector, error) {
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("ldap: encode config: %w", err)
-	}
-	c, err := Type{}.Open(ctx, info, raw, deps)
-	if err != nil {
-		return nil, err
-	}
-	return c.(*Connector), nil
+	return providers.OpenTyped[*Connector](ctx, Type{}, info, cfg, deps)
 }
 
 // Connector signs users in against an LDAP directory.

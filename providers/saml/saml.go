@@ -69,15 +69,7 @@ func (t Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage
 // New opens a connector from a typed Config (for tests and callers that
 // build configs in Go).
 func New(ctx context.Context, t Type, info providers.Info, cfg Config, deps providers.Deps) (*Connector, error) {
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("saml: encode config: %w", err)
-	}
-	c, err := t.Open(ctx, info, raw, deps)
-	if err != nil {
-		return nil, err
-	}
-	return c.(*Connector), nil
+	return providers.OpenTyped[*Connector](ctx, t, info, cfg, deps)
 }
 
 // Connector is a SAML 2.0 service provider for one IdP.
