@@ -14,7 +14,6 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/upstream"
@@ -48,23 +47,19 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	clk, log, err := deps.Prepare("apple", &info, "upstream refresh tokens")
+	base, err := upstream.NewBase("apple", info, deps, "upstream refresh tokens")
 	if err != nil {
 		return nil, err
 	}
-	client := upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log})
+	clk := base.Clock
 	// The key set keeps ctx only for its values (the HTTP client);
 	// go-oidc drops its cancellation. Nothing is fetched until a token
 	// is verified.
-	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, client.HTTP), s.BaseURL+KeysPath)
+	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, base.Client.HTTP), s.BaseURL+KeysPath)
 	return &Connector{
-		info:   info,
+		Base:   base,
 		cfg:    s,
 		mapper: m,
-		client: client,
-		clock:  clk,
-		log:    log,
-		sealer: deps.Sealer,
 		secret: &clientSecret{
 			teamID: s.TeamID, clientID: s.ClientID, keyID: s.KeyID, key: s.key, ttl: s.ttl, clock: clk,
 		},
@@ -83,13 +78,9 @@ func New(ctx context.Context, info providers.Info, cfg Config, deps providers.De
 
 // Connector signs users in with Sign in with Apple.
 type Connector struct {
-	info     providers.Info
+	upstream.Base
 	cfg      settings
 	mapper   *mapping.Mapper
-	client   *upstream.Client
-	clock    clock.Clock
-	log      *slog.Logger
-	sealer   providers.Sealer
 	secret   *clientSecret
 	verifier *gooidc.IDTokenVerifier
 }
@@ -100,15 +91,6 @@ var (
 	_ providers.RefreshConnector  = (*Connector)(nil)
 	_ providers.IdentityMerger    = (*Connector)(nil)
 )
-
-// ID returns the connector's id.
-func (c *Connector) ID() string { return c.info.ID }
-
-// Name returns the connector's display name.
-func (c *Connector) Name() string { return c.info.Name }
-
-// BreakerState reports the upstream circuit breaker's state.
-func (c *Connector) BreakerState() string { return c.client.BreakerState() }
 
 // ClientSecret returns the client secret the token endpoint gets now (a
 // cached one, or a new one when less than a quarter of its lifetime is
@@ -198,7 +180,7 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if req.CodeVerifier != "" {
 		opts = append(opts, oauth2.VerifierOption(req.CodeVerifier))
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.oauth2Config(req.CallbackURL, secret).Exchange(octx, code, opts...)
 	if err != nil {
 		return providers.Identity{}, c.classifyTokenError("apple: redeem code", err, providers.ErrInvalidCallback)
@@ -223,18 +205,18 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 			"name": map[string]any{"firstName": u.Name.FirstName, "lastName": u.Name.LastName}, "email": u.Email,
 		}
 	} else if q.Has("user") {
-		c.log.WarnContext(ctx, "apple: the user form field is not the documented JSON; the name is lost",
-			slog.String("connector", c.info.ID))
+		c.Log.WarnContext(ctx, "apple: the user form field is not the documented JSON; the name is lost",
+			slog.String("connector", c.Info.ID))
 	}
 	id, err := c.identity(ctx, claims, name)
 	if err != nil {
 		return providers.Identity{}, err
 	}
 	id.AMR = []string{"fed"}
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, id.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, id.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("apple: %w", err)
 	}
-	c.log.DebugContext(ctx, "apple login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
+	c.Log.DebugContext(ctx, "apple login", slog.String("connector", c.Info.ID), slog.String("subject", id.Subject),
 		slog.Bool("first_login", name != ""), slog.Bool("private_relay", IsPrivateRelay(id.Email)),
 		slog.Bool("refresh_token", tok.RefreshToken != ""))
 	return id, nil
@@ -248,7 +230,7 @@ func (c *Connector) classifyTokenError(op string, err error, refused error) erro
 	if errors.As(err, &re) && re.ErrorCode == "invalid_client" {
 		op += " (Apple refused the client secret: check teamID, keyID, clientID and privateKey)"
 	}
-	return c.client.ClassifyTokenError(op, err, refused)
+	return c.Client.ClassifyTokenError(op, err, refused)
 }
 
 // verifyIDToken verifies the token response's ID token and returns its
@@ -259,10 +241,10 @@ func (c *Connector) verifyIDToken(ctx context.Context, tok *oauth2.Token) (map[s
 	if raw == "" {
 		return nil, nil
 	}
-	idt, err := c.verifier.Verify(gooidc.ClientContext(ctx, c.client.HTTP), raw)
+	idt, err := c.verifier.Verify(gooidc.ClientContext(ctx, c.Client.HTTP), raw)
 	if err != nil {
 		if upstream.IsUnavailable(err) {
-			return nil, c.client.Unavailable(fmt.Errorf("ID token keys: %w", err))
+			return nil, c.Client.Unavailable(fmt.Errorf("ID token keys: %w", err))
 		}
 		return nil, invalid("ID token: %v", err)
 	}
@@ -319,7 +301,7 @@ func (c *Connector) MergeIdentity(stored, fresh providers.Identity) providers.Id
 // revoked the app, or deleted the Apple ID) is ErrUpstreamUserGone. Apple
 // may throttle validating a refresh token more than once a day.
 func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (providers.Identity, error) {
-	rt, err := upstream.OpenRefreshToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+	rt, err := upstream.OpenRefreshToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("apple: refresh: %w", err)
 	}
@@ -330,7 +312,7 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.oauth2Config("", secret).TokenSource(octx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
 		return providers.Identity{}, c.classifyTokenError("apple: refresh", err, providers.ErrUpstreamUserGone)
@@ -349,7 +331,7 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 		}
 		id.AMR = slices.Clone(old.AMR)
 	}
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, old.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, old.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("apple: %w", err)
 	}
 	return id, nil

@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/upstream"
@@ -37,19 +36,11 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	clk, log, err := deps.Prepare("facebook", &info, "the access token")
+	base, err := upstream.NewBase("facebook", info, deps, "the access token")
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{
-		info:   info,
-		cfg:    cfg,
-		mapper: m,
-		client: upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log}),
-		clock:  clk,
-		log:    log,
-		sealer: deps.Sealer,
-	}, nil
+	return &Connector{Base: base, cfg: cfg, mapper: m}, nil
 }
 
 // New opens a connector from a typed Config.
@@ -59,13 +50,9 @@ func New(ctx context.Context, info providers.Info, cfg Config, deps providers.De
 
 // Connector signs users in with Facebook Login.
 type Connector struct {
-	info   providers.Info
+	upstream.Base
 	cfg    Config
 	mapper *mapping.Mapper
-	client *upstream.Client
-	clock  clock.Clock
-	log    *slog.Logger
-	sealer providers.Sealer
 }
 
 var (
@@ -73,15 +60,6 @@ var (
 	_ providers.CallbackConnector = (*Connector)(nil)
 	_ providers.RefreshConnector  = (*Connector)(nil)
 )
-
-// ID returns the connector's id.
-func (c *Connector) ID() string { return c.info.ID }
-
-// Name returns the connector's display name.
-func (c *Connector) Name() string { return c.info.Name }
-
-// BreakerState reports the upstream circuit breaker's state.
-func (c *Connector) BreakerState() string { return c.client.BreakerState() }
 
 func (c *Connector) oauth2Config(callbackURL string) *oauth2.Config {
 	v := "/" + c.cfg.GraphAPIVersion
@@ -140,7 +118,7 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if *c.cfg.PKCE && req.CodeVerifier != "" {
 		opts = append(opts, oauth2.VerifierOption(req.CodeVerifier))
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.oauth2Config(req.CallbackURL).Exchange(octx, code, opts...)
 	if err != nil {
 		return providers.Identity{}, c.classifyTokenError("facebook: redeem code", err, providers.ErrInvalidCallback)
@@ -157,10 +135,10 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 		return providers.Identity{}, err
 	}
 	id.AMR = []string{"fed"}
-	if id.ConnectorData, err = upstream.SealAccessToken(c.sealer, c.info.ID, id.Subject, tok.AccessToken, tok.Expiry); err != nil {
+	if id.ConnectorData, err = upstream.SealAccessToken(c.Sealer, c.Info.ID, id.Subject, tok.AccessToken, tok.Expiry); err != nil {
 		return providers.Identity{}, fmt.Errorf("facebook: %w", err)
 	}
-	c.log.DebugContext(ctx, "facebook login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
+	c.Log.DebugContext(ctx, "facebook login", slog.String("connector", c.Info.ID), slog.String("subject", id.Subject),
 		slog.Time("token_expiry", tok.Expiry))
 	return id, nil
 }
@@ -195,11 +173,11 @@ func (c *Connector) identity(ctx context.Context, doc map[string]any) (providers
 // there is nothing to re-check with, and the identity is returned
 // unchanged until the user signs in again.
 func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (providers.Identity, error) {
-	at, exp, err := upstream.OpenAccessToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+	at, exp, err := upstream.OpenAccessToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("facebook: refresh: %w", err)
 	}
-	if at == "" || !exp.IsZero() && !c.clock.Now().Before(exp) {
+	if at == "" || !exp.IsZero() && !c.Clock.Now().Before(exp) {
 		return old, nil
 	}
 	doc, err := c.me(ctx, at)

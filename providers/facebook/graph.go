@@ -107,14 +107,14 @@ func (c *Connector) me(ctx context.Context, token string) (map[string]any, error
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.client.HTTP.Do(req)
+	resp, err := c.Client.HTTP.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			// The query holds appsecret_proof: keep it out of errors and logs.
 			ue.URL, _, _ = strings.Cut(ue.URL, "?")
 		}
-		return nil, c.client.Unavailable(fmt.Errorf("Graph API /me: %w", err))
+		return nil, c.Client.Unavailable(fmt.Errorf("Graph API /me: %w", err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -123,12 +123,12 @@ func (c *Connector) me(ctx context.Context, token string) (map[string]any, error
 		if ge == nil {
 			se := &upstream.StatusError{Endpoint: "Graph API /me", Status: resp.StatusCode}
 			if upstream.IsUnavailable(se) {
-				return nil, c.client.Unavailable(se)
+				return nil, c.Client.Unavailable(se)
 			}
 			return nil, fmt.Errorf("facebook: %w", se)
 		}
 		if ge.transient() {
-			return nil, c.client.Unavailable(ge)
+			return nil, c.Client.Unavailable(ge)
 		}
 		return nil, fmt.Errorf("facebook: %w", ge)
 	}
@@ -137,7 +137,7 @@ func (c *Connector) me(ctx context.Context, token string) (map[string]any, error
 	var out map[string]any
 	if err := dec.Decode(&out); err != nil {
 		if upstream.IsUnavailable(err) {
-			return nil, c.client.Unavailable(fmt.Errorf("Graph API /me: read: %w", err))
+			return nil, c.Client.Unavailable(fmt.Errorf("Graph API /me: read: %w", err))
 		}
 		return nil, fmt.Errorf("facebook: Graph API /me: decode: %w", err)
 	}
@@ -158,7 +158,7 @@ func (c *Connector) classifyTokenError(op string, err error, refused error) erro
 		if ge := ParseGraphError("/oauth/access_token", re.Response.StatusCode, re.Body); ge != nil {
 			switch {
 			case ge.transient():
-				return c.client.Unavailable(fmt.Errorf("%s: %w", op, ge))
+				return c.Client.Unavailable(fmt.Errorf("%s: %w", op, ge))
 			case ge.Code == 100 || ge.Code == 190:
 				return fmt.Errorf("%s: %w: %w", op, refused, ge)
 			default:
@@ -166,5 +166,5 @@ func (c *Connector) classifyTokenError(op string, err error, refused error) erro
 			}
 		}
 	}
-	return c.client.ClassifyTokenError(op, err, refused)
+	return c.Client.ClassifyTokenError(op, err, refused)
 }

@@ -84,9 +84,9 @@ func (c *Connector) get(ctx context.Context, token, target string, out any) (str
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/vnd.github+json")
 	req.Header.Set("X-GitHub-Api-Version", apiVersion)
-	resp, err := c.client.HTTP.Do(req)
+	resp, err := c.Client.HTTP.Do(req)
 	if err != nil {
-		return "", c.client.Unavailable(fmt.Errorf("GitHub API %s: %w", endpoint, err))
+		return "", c.Client.Unavailable(fmt.Errorf("GitHub API %s: %w", endpoint, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -95,7 +95,7 @@ func (c *Connector) get(ctx context.Context, token, target string, out any) (str
 			resp.StatusCode == http.StatusForbidden &&
 				(resp.Header.Get("X-RateLimit-Remaining") == "0" || resp.Header.Get("Retry-After") != "")
 		if ae.RateLimited || resp.StatusCode >= 500 {
-			return "", c.client.Unavailable(ae)
+			return "", c.Client.Unavailable(ae)
 		}
 		return "", ae
 	}
@@ -103,7 +103,7 @@ func (c *Connector) get(ctx context.Context, token, target string, out any) (str
 	dec.UseNumber()
 	if err := dec.Decode(out); err != nil {
 		if upstream.IsUnavailable(err) {
-			return "", c.client.Unavailable(fmt.Errorf("GitHub API %s: read: %w", endpoint, err))
+			return "", c.Client.Unavailable(fmt.Errorf("GitHub API %s: read: %w", endpoint, err))
 		}
 		return "", fmt.Errorf("github: GitHub API %s: decode: %w", endpoint, err)
 	}
@@ -136,8 +136,8 @@ func listAll[T any](ctx context.Context, c *Connector, token, path string) ([]T,
 	var all []T
 	for page := 0; target != ""; page++ {
 		if page == MaxPages {
-			c.log.WarnContext(ctx, "github: more pages than read; the rest of the list is ignored",
-				slog.String("connector", c.info.ID), slog.String("endpoint", path), slog.Int("pages", MaxPages))
+			c.Log.WarnContext(ctx, "github: more pages than read; the rest of the list is ignored",
+				slog.String("connector", c.Info.ID), slog.String("endpoint", path), slog.Int("pages", MaxPages))
 			break
 		}
 		var items []T
@@ -231,8 +231,8 @@ func (c *Connector) fetch(ctx context.Context, token string) (*profile, error) {
 	emails, err := listAll[email](ctx, c, token, "/user/emails")
 	switch {
 	case notGranted(err):
-		c.log.WarnContext(ctx, "github: the token may not read email addresses (scope user:email); using the public email, unverified",
-			slog.String("connector", c.info.ID), slog.String("error", err.Error()))
+		c.Log.WarnContext(ctx, "github: the token may not read email addresses (scope user:email); using the public email, unverified",
+			slog.String("connector", c.Info.ID), slog.String("error", err.Error()))
 	case err != nil:
 		return nil, err
 	default:
@@ -241,8 +241,8 @@ func (c *Connector) fetch(ctx context.Context, token string) (*profile, error) {
 	orgs, err := listAll[org](ctx, c, token, "/user/orgs")
 	switch {
 	case notGranted(err):
-		c.log.WarnContext(ctx, "github: the token may not list organizations (scope read:org)",
-			slog.String("connector", c.info.ID), slog.String("error", err.Error()))
+		c.Log.WarnContext(ctx, "github: the token may not list organizations (scope read:org)",
+			slog.String("connector", c.Info.ID), slog.String("error", err.Error()))
 	case err != nil:
 		return nil, err
 	}
@@ -254,8 +254,8 @@ func (c *Connector) fetch(ctx context.Context, token string) (*profile, error) {
 	teams, err := listAll[team](ctx, c, token, "/user/teams")
 	switch {
 	case notGranted(err):
-		c.log.WarnContext(ctx, "github: the token may not list teams (scope read:org)",
-			slog.String("connector", c.info.ID), slog.String("error", err.Error()))
+		c.Log.WarnContext(ctx, "github: the token may not list teams (scope read:org)",
+			slog.String("connector", c.Info.ID), slog.String("error", err.Error()))
 	case err != nil:
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/upstream"
@@ -43,7 +42,7 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	clk, log, err := deps.Prepare("github", &info, "upstream tokens")
+	base, err := upstream.NewBase("github", info, deps, "upstream tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +51,9 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 		return nil, fmt.Errorf("github: apiURL: %w", err)
 	}
 	return &Connector{
-		info:    info,
+		Base:    base,
 		cfg:     cfg,
 		mapper:  m,
-		client:  upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log}),
-		clock:   clk,
-		log:     log,
-		sealer:  deps.Sealer,
 		apiPath: strings.TrimSuffix(api.Path, "/"),
 	}, nil
 }
@@ -71,13 +66,9 @@ func New(ctx context.Context, info providers.Info, cfg Config, deps providers.De
 // Connector signs users in with GitHub (github.com or GitHub Enterprise
 // Server).
 type Connector struct {
-	info    providers.Info
+	upstream.Base
 	cfg     Config
 	mapper  *mapping.Mapper
-	client  *upstream.Client
-	clock   clock.Clock
-	log     *slog.Logger
-	sealer  providers.Sealer
 	apiPath string
 }
 
@@ -86,15 +77,6 @@ var (
 	_ providers.CallbackConnector = (*Connector)(nil)
 	_ providers.RefreshConnector  = (*Connector)(nil)
 )
-
-// ID returns the connector's id.
-func (c *Connector) ID() string { return c.info.ID }
-
-// Name returns the connector's display name.
-func (c *Connector) Name() string { return c.info.Name }
-
-// BreakerState reports the upstream circuit breaker's state.
-func (c *Connector) BreakerState() string { return c.client.BreakerState() }
 
 func (c *Connector) oauth2Config(callbackURL string) *oauth2.Config {
 	return &oauth2.Config{
@@ -148,7 +130,7 @@ func (c *Connector) classifyTokenError(op string, err error, refused error) erro
 		}
 		return fmt.Errorf("%s: %w: %w", op, refused, te)
 	}
-	return c.client.ClassifyTokenError(op, err, refused)
+	return c.Client.ClassifyTokenError(op, err, refused)
 }
 
 // HandleCallback checks state, redeems the code with the PKCE verifier,
@@ -175,7 +157,7 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if req.CodeVerifier != "" {
 		opts = append(opts, oauth2.VerifierOption(req.CodeVerifier))
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.oauth2Config(req.CallbackURL).Exchange(octx, code, opts...)
 	if err != nil {
 		return providers.Identity{}, c.classifyTokenError("github: redeem code", err, providers.ErrInvalidCallback)
@@ -193,14 +175,14 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	}
 	id.AMR = []string{"fed"}
 	if tok.RefreshToken != "" {
-		id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, id.Subject, tok.RefreshToken)
+		id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, id.Subject, tok.RefreshToken)
 	} else {
-		id.ConnectorData, err = upstream.SealAccessToken(c.sealer, c.info.ID, id.Subject, tok.AccessToken, tok.Expiry)
+		id.ConnectorData, err = upstream.SealAccessToken(c.Sealer, c.Info.ID, id.Subject, tok.AccessToken, tok.Expiry)
 	}
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("github: %w", err)
 	}
-	c.log.DebugContext(ctx, "github login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
+	c.Log.DebugContext(ctx, "github login", slog.String("connector", c.Info.ID), slog.String("subject", id.Subject),
 		slog.Bool("refresh_token", tok.RefreshToken != ""), slog.Int("orgs", len(p.orgs)), slog.Int("teams", len(p.teams)))
 	return id, nil
 }
@@ -301,28 +283,28 @@ func containsFold(list []string, s string) bool {
 // who left). An identity without either, or whose access token has
 // expired, is returned unchanged.
 func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (providers.Identity, error) {
-	rt, err := upstream.OpenRefreshToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+	rt, err := upstream.OpenRefreshToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("github: refresh: %w", err)
 	}
 	var access string
 	data := old.ConnectorData
 	if rt != "" {
-		octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+		octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 		tok, err := c.oauth2Config("").TokenSource(octx, &oauth2.Token{RefreshToken: rt}).Token()
 		if err != nil {
 			return providers.Identity{}, c.classifyTokenError("github: refresh", err, providers.ErrUpstreamUserGone)
 		}
 		access = tok.AccessToken
-		if data, err = upstream.SealRefreshToken(c.sealer, c.info.ID, old.Subject, tok.RefreshToken); err != nil {
+		if data, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, old.Subject, tok.RefreshToken); err != nil {
 			return providers.Identity{}, fmt.Errorf("github: %w", err)
 		}
 	} else {
-		at, exp, err := upstream.OpenAccessToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+		at, exp, err := upstream.OpenAccessToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 		if err != nil {
 			return providers.Identity{}, fmt.Errorf("github: refresh: %w", err)
 		}
-		if at == "" || !exp.IsZero() && !c.clock.Now().Before(exp) {
+		if at == "" || !exp.IsZero() && !c.Clock.Now().Before(exp) {
 			return old, nil
 		}
 		access = at

@@ -157,7 +157,7 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 	if len(probs) > 0 {
 		return nil, &providers.ConfigError{Problems: probs}
 	}
-	_, log, err := deps.Prepare("oauth2", &info, "upstream refresh tokens")
+	base, err := upstream.NewBase("oauth2", info, deps, "upstream refresh tokens")
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +166,9 @@ func (Type) Open(ctx context.Context, info providers.Info, raw json.RawMessage, 
 		style = xoauth2.AuthStyleInParams
 	}
 	return &Connector{
-		info:   info,
+		Base:   base,
 		cfg:    cfg,
 		mapper: m,
-		client: upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log}),
-		log:    log,
-		sealer: deps.Sealer,
 		style:  style,
 	}, nil
 }
@@ -183,12 +180,9 @@ func New(ctx context.Context, info providers.Info, cfg Config, deps providers.De
 
 // Connector signs users in at a plain OAuth 2.0 upstream.
 type Connector struct {
-	info   providers.Info
+	upstream.Base
 	cfg    Config
 	mapper *mapping.Mapper
-	client *upstream.Client
-	log    *slog.Logger
-	sealer providers.Sealer
 	style  xoauth2.AuthStyle
 }
 
@@ -197,15 +191,6 @@ var (
 	_ providers.CallbackConnector = (*Connector)(nil)
 	_ providers.RefreshConnector  = (*Connector)(nil)
 )
-
-// ID returns the connector's id.
-func (c *Connector) ID() string { return c.info.ID }
-
-// Name returns the connector's display name.
-func (c *Connector) Name() string { return c.info.Name }
-
-// BreakerState reports the upstream circuit breaker's state.
-func (c *Connector) BreakerState() string { return c.client.BreakerState() }
 
 func (c *Connector) config(callbackURL string) *xoauth2.Config {
 	return &xoauth2.Config{
@@ -259,12 +244,12 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if *c.cfg.PKCE && req.CodeVerifier != "" {
 		opts = append(opts, xoauth2.VerifierOption(req.CodeVerifier))
 	}
-	octx := context.WithValue(ctx, xoauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, xoauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.config(req.CallbackURL).Exchange(octx, code, opts...)
 	if err != nil {
-		return providers.Identity{}, c.client.ClassifyTokenError("oauth2: redeem code", err, providers.ErrInvalidCallback)
+		return providers.Identity{}, c.Client.ClassifyTokenError("oauth2: redeem code", err, providers.ErrInvalidCallback)
 	}
-	claims, err := c.client.Userinfo(ctx, c.cfg.UserinfoURL, tok.AccessToken)
+	claims, err := c.Client.Userinfo(ctx, c.cfg.UserinfoURL, tok.AccessToken)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("oauth2: %w", err)
 	}
@@ -273,10 +258,10 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 		return providers.Identity{}, err
 	}
 	id.AMR = []string{"fed"}
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, id.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, id.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("oauth2: %w", err)
 	}
-	c.log.DebugContext(ctx, "oauth2 login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
+	c.Log.DebugContext(ctx, "oauth2 login", slog.String("connector", c.Info.ID), slog.String("subject", id.Subject),
 		slog.Bool("refresh_token", tok.RefreshToken != ""))
 	return id, nil
 }
@@ -314,19 +299,19 @@ func (c *Connector) identity(ctx context.Context, claims map[string]any) (provid
 // Refresh spends the sealed upstream refresh token and re-reads the user
 // document.
 func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (providers.Identity, error) {
-	rt, err := upstream.OpenRefreshToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+	rt, err := upstream.OpenRefreshToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("oauth2: refresh: %w", err)
 	}
 	if rt == "" {
 		return old, nil
 	}
-	octx := context.WithValue(ctx, xoauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, xoauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.config("").TokenSource(octx, &xoauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		return providers.Identity{}, c.client.ClassifyTokenError("oauth2: refresh", err, providers.ErrUpstreamUserGone)
+		return providers.Identity{}, c.Client.ClassifyTokenError("oauth2: refresh", err, providers.ErrUpstreamUserGone)
 	}
-	claims, err := c.client.Userinfo(ctx, c.cfg.UserinfoURL, tok.AccessToken)
+	claims, err := c.Client.Userinfo(ctx, c.cfg.UserinfoURL, tok.AccessToken)
 	switch {
 	case errors.Is(err, upstream.ErrUserinfoRefused):
 		return providers.Identity{}, fmt.Errorf("oauth2: refresh: %w: %w", providers.ErrUpstreamUserGone, err)
@@ -341,7 +326,7 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 		return providers.Identity{}, err
 	}
 	id.AMR = slices.Clone(old.AMR)
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, old.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, old.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("oauth2: %w", err)
 	}
 	return id, nil

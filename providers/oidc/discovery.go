@@ -63,7 +63,7 @@ type provider struct {
 // failed re-read keeps the old metadata; a failed first read is
 // ErrUpstreamUnavailable.
 func (c *Connector) discover(ctx context.Context) (*provider, error) {
-	if p := c.cached(); p != nil && c.clock.Now().Sub(p.fetchedAt) < DiscoveryTTL {
+	if p := c.cached(); p != nil && c.Clock.Now().Sub(p.fetchedAt) < DiscoveryTTL {
 		return p, nil
 	}
 	select {
@@ -73,14 +73,14 @@ func (c *Connector) discover(ctx context.Context) (*provider, error) {
 		return nil, fmt.Errorf("oidc: wait for discovery: %w", ctx.Err())
 	}
 	old := c.cached()
-	if old != nil && c.clock.Now().Sub(old.fetchedAt) < DiscoveryTTL {
+	if old != nil && c.Clock.Now().Sub(old.fetchedAt) < DiscoveryTTL {
 		return old, nil // another caller refreshed it while we waited
 	}
 	p, err := c.fetchDiscovery(ctx, old)
 	if err != nil {
 		if old != nil {
-			c.log.WarnContext(ctx, "oidc discovery re-read failed; keeping the previous document",
-				slog.String("connector", c.info.ID), slog.String("error", err.Error()))
+			c.Log.WarnContext(ctx, "oidc discovery re-read failed; keeping the previous document",
+				slog.String("connector", c.Info.ID), slog.String("error", err.Error()))
 			return old, nil
 		}
 		return nil, err
@@ -104,25 +104,25 @@ func (c *Connector) fetchDiscovery(ctx context.Context, old *provider) (*provide
 		return nil, fmt.Errorf("oidc: discovery request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.client.HTTP.Do(req)
+	resp, err := c.Client.HTTP.Do(req)
 	if err != nil {
-		return nil, c.client.Unavailable(fmt.Errorf("discovery: %w", err))
+		return nil, c.Client.Unavailable(fmt.Errorf("discovery: %w", err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.client.Unavailable(&upstream.StatusError{Endpoint: "discovery", Status: resp.StatusCode})
+		return nil, c.Client.Unavailable(&upstream.StatusError{Endpoint: "discovery", Status: resp.StatusCode})
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, c.client.Unavailable(fmt.Errorf("discovery: read: %w", err))
+		return nil, c.Client.Unavailable(fmt.Errorf("discovery: read: %w", err))
 	}
 	var m metadata
 	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, c.client.Unavailable(fmt.Errorf("discovery: decode: %w", err))
+		return nil, c.Client.Unavailable(fmt.Errorf("discovery: decode: %w", err))
 	}
 	p, err := c.newProvider(ctx, m, old)
 	if err != nil {
-		return nil, c.client.Unavailable(fmt.Errorf("discovery: %w", err))
+		return nil, c.Client.Unavailable(fmt.Errorf("discovery: %w", err))
 	}
 	return p, nil
 }
@@ -131,7 +131,7 @@ func (c *Connector) fetchDiscovery(ctx context.Context, old *provider) (*provide
 // The key set is kept from old when jwks_uri did not change, so its cache
 // survives a re-read.
 func (c *Connector) newProvider(ctx context.Context, m metadata, old *provider) (*provider, error) {
-	p := &provider{meta: m, issuer: m.Issuer, fetchedAt: c.clock.Now()}
+	p := &provider{meta: m, issuer: m.Issuer, fetchedAt: c.Clock.Now()}
 	switch {
 	case m.Issuer == c.cfg.Issuer:
 	case strings.Contains(m.Issuer, TenantPlaceholder):
@@ -186,12 +186,12 @@ func (c *Connector) newProvider(ctx context.Context, m metadata, old *provider) 
 	} else {
 		// The key set keeps ctx only for its values (the HTTP client);
 		// go-oidc drops its cancellation.
-		p.keySet = gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, c.client.HTTP), m.JWKSURI)
+		p.keySet = gooidc.NewRemoteKeySet(gooidc.ClientContext(ctx, c.Client.HTTP), m.JWKSURI)
 	}
 	p.verifier = gooidc.NewVerifier(p.issuer, p.keySet, &gooidc.Config{
 		ClientID:             c.cfg.ClientID,
 		SupportedSigningAlgs: algs,
-		Now:                  c.clock.Now,
+		Now:                  c.Clock.Now,
 		// With tenants the issuer differs per tenant: tenantIssuer checks
 		// it against the token's tid.
 		SkipIssuerCheck: p.tenants,

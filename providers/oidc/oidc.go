@@ -14,7 +14,6 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/mapping"
 	"github.com/latchkeyid/latchkey/providers/upstream"
@@ -51,13 +50,9 @@ func New(ctx context.Context, info providers.Info, cfg Config, deps providers.De
 
 // Connector signs users in at an OpenID Connect provider.
 type Connector struct {
-	info   providers.Info
+	upstream.Base
 	cfg    Config
 	mapper *mapping.Mapper
-	client *upstream.Client
-	clock  clock.Clock
-	log    *slog.Logger
-	sealer providers.Sealer
 
 	discoverSem chan struct{}
 	mu          sync.Mutex
@@ -71,30 +66,12 @@ var (
 )
 
 func newConnector(info providers.Info, cfg Config, m *mapping.Mapper, deps providers.Deps) (*Connector, error) {
-	clk, log, err := deps.Prepare("oidc", &info, "upstream refresh tokens")
+	base, err := upstream.NewBase("oidc", info, deps, "upstream refresh tokens")
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{
-		info:        info,
-		cfg:         cfg,
-		mapper:      m,
-		client:      upstream.New(deps.HTTPClient, upstream.Settings{Info: info, Logger: log}),
-		clock:       clk,
-		log:         log,
-		sealer:      deps.Sealer,
-		discoverSem: make(chan struct{}, 1),
-	}, nil
+	return &Connector{Base: base, cfg: cfg, mapper: m, discoverSem: make(chan struct{}, 1)}, nil
 }
-
-// ID returns the connector's id.
-func (c *Connector) ID() string { return c.info.ID }
-
-// Name returns the connector's display name.
-func (c *Connector) Name() string { return c.info.Name }
-
-// BreakerState reports the upstream circuit breaker's state.
-func (c *Connector) BreakerState() string { return c.client.BreakerState() }
 
 func (c *Connector) oauth2Config(p *provider, callbackURL string) *oauth2.Config {
 	return &oauth2.Config{
@@ -184,14 +161,14 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if code == "" {
 		return providers.Identity{}, invalid("callback has no code")
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	var opts []oauth2.AuthCodeOption
 	if req.CodeVerifier != "" {
 		opts = append(opts, oauth2.VerifierOption(req.CodeVerifier))
 	}
 	tok, err := c.oauth2Config(p, req.CallbackURL).Exchange(octx, code, opts...)
 	if err != nil {
-		return providers.Identity{}, c.client.ClassifyTokenError("oidc: redeem code", err, providers.ErrInvalidCallback)
+		return providers.Identity{}, c.Client.ClassifyTokenError("oidc: redeem code", err, providers.ErrInvalidCallback)
 	}
 	claims, idIss, err := c.verifyIDToken(ctx, p, tok)
 	if err != nil {
@@ -211,7 +188,7 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	}
 	sub := upstream.AsString(claims["sub"])
 	if c.cfg.Userinfo && p.meta.UserinfoEndpoint != "" {
-		ui, err := c.client.Userinfo(ctx, p.meta.UserinfoEndpoint, tok.AccessToken)
+		ui, err := c.Client.Userinfo(ctx, p.meta.UserinfoEndpoint, tok.AccessToken)
 		if err != nil {
 			return providers.Identity{}, fmt.Errorf("oidc: %w", err)
 		}
@@ -224,10 +201,10 @@ func (c *Connector) HandleCallback(ctx context.Context, req providers.CallbackRe
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, id.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, id.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("oidc: %w", err)
 	}
-	c.log.DebugContext(ctx, "oidc login", slog.String("connector", c.info.ID), slog.String("subject", id.Subject),
+	c.Log.DebugContext(ctx, "oidc login", slog.String("connector", c.Info.ID), slog.String("subject", id.Subject),
 		slog.Bool("refresh_token", tok.RefreshToken != ""))
 	return id, nil
 }
@@ -239,10 +216,10 @@ func (c *Connector) verifyIDToken(ctx context.Context, p *provider, tok *oauth2.
 	if raw == "" {
 		return nil, "", nil
 	}
-	idt, err := p.verifier.Verify(gooidc.ClientContext(ctx, c.client.HTTP), raw)
+	idt, err := p.verifier.Verify(gooidc.ClientContext(ctx, c.Client.HTTP), raw)
 	if err != nil {
 		if upstream.IsUnavailable(err) {
-			return nil, "", c.client.Unavailable(fmt.Errorf("ID token keys: %w", err))
+			return nil, "", c.Client.Unavailable(fmt.Errorf("ID token keys: %w", err))
 		}
 		return nil, "", invalid("ID token: %v", err)
 	}
@@ -333,7 +310,7 @@ func (c *Connector) identity(ctx context.Context, claims map[string]any, amr []s
 // there is nothing to re-check it with (ask for offline_access to have
 // upstream removals detected). invalid_grant is ErrUpstreamUserGone.
 func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (providers.Identity, error) {
-	rt, err := upstream.OpenRefreshToken(c.sealer, c.info.ID, old.Subject, old.ConnectorData)
+	rt, err := upstream.OpenRefreshToken(c.Sealer, c.Info.ID, old.Subject, old.ConnectorData)
 	if err != nil {
 		return providers.Identity{}, fmt.Errorf("oidc: refresh: %w", err)
 	}
@@ -344,10 +321,10 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 	if err != nil {
 		return providers.Identity{}, err
 	}
-	octx := context.WithValue(ctx, oauth2.HTTPClient, c.client.HTTP)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, c.Client.HTTP)
 	tok, err := c.oauth2Config(p, "").TokenSource(octx, &oauth2.Token{RefreshToken: rt}).Token()
 	if err != nil {
-		return providers.Identity{}, c.client.ClassifyTokenError("oidc: refresh", err, providers.ErrUpstreamUserGone)
+		return providers.Identity{}, c.Client.ClassifyTokenError("oidc: refresh", err, providers.ErrUpstreamUserGone)
 	}
 	claims, _, err := c.verifyIDToken(ctx, p, tok)
 	if err != nil {
@@ -357,7 +334,7 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 		return providers.Identity{}, fmt.Errorf("oidc: refresh: ID token subject changed")
 	}
 	if c.cfg.Userinfo && p.meta.UserinfoEndpoint != "" {
-		ui, err := c.client.Userinfo(ctx, p.meta.UserinfoEndpoint, tok.AccessToken)
+		ui, err := c.Client.Userinfo(ctx, p.meta.UserinfoEndpoint, tok.AccessToken)
 		switch {
 		case errors.Is(err, upstream.ErrUserinfoRefused):
 			return providers.Identity{}, fmt.Errorf("oidc: refresh: %w: %w", providers.ErrUpstreamUserGone, err)
@@ -381,7 +358,7 @@ func (c *Connector) Refresh(ctx context.Context, old providers.Identity) (provid
 		}
 		id.AMR = slices.Clone(old.AMR)
 	}
-	if id.ConnectorData, err = upstream.SealRefreshToken(c.sealer, c.info.ID, old.Subject, tok.RefreshToken); err != nil {
+	if id.ConnectorData, err = upstream.SealRefreshToken(c.Sealer, c.Info.ID, old.Subject, tok.RefreshToken); err != nil {
 		return providers.Identity{}, fmt.Errorf("oidc: %w", err)
 	}
 	return id, nil
