@@ -2,45 +2,24 @@ package facebook_test
 
 import (
 	"encoding/json"
-	"os"
-	"regexp"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/latchkeyid/latchkey/providers/facebook"
+	"github.com/latchkeyid/latchkey/providers/providertest"
 )
 
 // TestDocumentedConfigsValidate checks that every facebook connector in
 // docs/connectors/facebook.md passes Validate, CEL expressions and all.
 func TestDocumentedConfigsValidate(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/connectors/facebook.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1) {
-		var v any
-		if err := yaml.Unmarshal(block[1], &v); err != nil {
-			t.Fatalf("YAML block does not parse: %v\n%s", err, block[1])
+	for _, c := range providertest.DocumentedConnectors(t, "../../docs/connectors/facebook.md", facebook.TypeName, nil) {
+		raw, err := json.Marshal(c.Config)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if m, ok := v.(map[string]any); ok {
-			v = m["connectors"]
-		}
-		list, _ := v.([]any)
-		for _, e := range list {
-			c, _ := e.(map[string]any)
-			if c["type"] != facebook.TypeName {
-				continue
-			}
-			raw, err := json.Marshal(c["config"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
-			if probs := (facebook.Type{}).Validate(raw); len(probs) > 0 {
-				t.Errorf("connector %v: %v", c["id"], probs)
-			}
+		n++
+		if probs := (facebook.Type{}).Validate(raw); len(probs) > 0 {
+			t.Errorf("connector %v: %v", c.ID, probs)
 		}
 	}
 	if n != 2 {

@@ -3,17 +3,13 @@ package ldap_test
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"reflect"
-	"regexp"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/latchkeyid/latchkey/providers"
 	"github.com/latchkeyid/latchkey/providers/ldap"
 	"github.com/latchkeyid/latchkey/providers/mapping"
+	"github.com/latchkeyid/latchkey/providers/providertest"
 )
 
 // documentedConnectors returns every ldap connector in
@@ -21,44 +17,15 @@ import (
 // the required keys they leave out and the id "fragment-N".
 func documentedConnectors(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	doc, err := os.ReadFile("../../docs/connectors/ldap.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]any{}
-	for i, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1) {
-		var v any
-		if err := yaml.Unmarshal(block[1], &v); err != nil {
-			t.Fatalf("YAML block does not parse: %v\n%s", err, block[1])
+	for _, c := range providertest.DocumentedConnectors(t, "../../docs/connectors/ldap.md", ldap.TypeName, map[string]any{
+		"url":        "ldaps://ldap.example.org",
+		"userSearch": map[string]any{"baseDN": "dc=example,dc=org", "filter": "(uid={username})"},
+	}) {
+		if _, dup := out[c.ID]; dup {
+			t.Fatalf("connector id %q appears twice in the docs", c.ID)
 		}
-		if m, ok := v.(map[string]any); ok {
-			if cs, ok := m["connectors"]; ok {
-				v = cs
-			} else if frag, ok := m["config"].(map[string]any); ok {
-				for k, def := range map[string]any{
-					"url":        "ldaps://ldap.example.org",
-					"userSearch": map[string]any{"baseDN": "dc=example,dc=org", "filter": "(uid={username})"},
-				} {
-					if _, set := frag[k]; !set {
-						frag[k] = def
-					}
-				}
-				v = []any{map[string]any{"id": fmt.Sprintf("fragment-%d", i), "type": ldap.TypeName, "config": frag}}
-			}
-		}
-		list, _ := v.([]any)
-		for _, e := range list {
-			c, _ := e.(map[string]any)
-			if c["type"] != ldap.TypeName {
-				continue
-			}
-			id, _ := c["id"].(string)
-			if _, dup := out[id]; dup {
-				t.Fatalf("connector id %q appears twice in the docs", id)
-			}
-			cfg, _ := c["config"].(map[string]any)
-			out[id] = cfg
-		}
+		out[c.ID] = c.Config
 	}
 	return out
 }
