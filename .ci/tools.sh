@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# A Japanese font, so the browser suite's Japanese screenshots
+# (test/e2e/browser) show text instead of empty boxes.
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+  echo "== apt-get install fonts-ipafont-gothic" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ipafont-gothic fontconfig
+fi
+
 # Node.js >= 20 and npm for the openid-client interop suite (test/interop;
 # its Go test runs `npm ci` with the cache under $LATCHKEY_TOOLS/npm-cache).
 # Debian bookworm's own nodejs is 18, too old for openid-client 6: where it

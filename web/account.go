@@ -115,7 +115,7 @@ func (s *Server) accountShow(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, perr)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()})
+	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, map[string]any{"Title": "Your account", "Wide": true, "View": view, "MinLength": s.broker.PasswordMinLength()})
 }
 
 // accountPost serves a form of the account page: call gets the form and
@@ -127,7 +127,7 @@ func (s *Server) accountPost(call func(r *http.Request, form map[string][]string
 			return
 		}
 		view, err := call(r, form, s.readCookie(r, sessionCookie))
-		data := map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()}
+		data := map[string]any{"Title": "Your account", "Wide": true, "View": view, "MinLength": s.broker.PasswordMinLength()}
 		if err != nil {
 			s.accountError(w, r, s.accountPages.account, data, err)
 			return

@@ -22,15 +22,7 @@ import (
 // $LATCHKEY_TEST_ARTIFACTS/<name>, default <tmp>/latchkey-test-artifacts/<name>.
 func artifactsDir(t *testing.T, name string) string {
 	t.Helper()
-	base := os.Getenv("LATCHKEY_TEST_ARTIFACTS")
-	if base == "" {
-		base = filepath.Join(os.TempDir(), "latchkey-test-artifacts")
-	}
-	dir := filepath.Join(base, name)
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testenv.Artifacts(t, name)
 }
 
 // webauthnRP is the relying party of TestWebAuthnInChromium on

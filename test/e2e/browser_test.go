@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/latchkeyid/latchkey/internal/testenv"
+)
+
+// suitePage is one page the browser suite visited.
+type suitePage struct {
+	Name, Path, Lang, Title string
+}
+
+// suiteResult is what test/e2e/browser/suite.mjs prints.
+type suiteResult struct {
+	Error         string      `json:"error"`
+	Pages         []suitePage `json:"pages"`
+	Violations    []string    `json:"violations"`
+	ConsoleErrors []string    `json:"consoleErrors"`
+	AxeRuns       int         `json:"axeRuns"`
+	Checks        struct {
+		JaHeading, EnHeading                    string
+		RecoveryCodes                           int
+		AppLanding, ThirdLanding, SelectLanding string
+		BLanding                                string
+		BSessionsBefore                         int
+		SessionsBefore, SessionsAfter           int
+		SessionMessage, FactorMessage           string
+		BAccountAfter                           struct {
+			Status int
+			Path   string
+		}
+		FactorsBefore, FactorsAfter, Events []string
+	} `json:"checks"`
+}
+
+// TestBrowserSuite is the hosted pages' browser suite (docs/pages.md):
+// `latchkey serve` from the built binary, a real SMTP sink (mailpit) and
+// two headless Chromium profiles driven by playwright-core. One user signs
+// in, switches the language, resets the password from the mailed link,
+// enrolls an authenticator app, saves recovery codes, consents, chooses an
+// account, signs in on a second device with a recovery code, then on
+// /account ends the other device's session and removes the authenticator
+// app, and signs out. Every page is screenshotted at 390 and 1280 px into
+// $LATCHKEY_TEST_ARTIFACTS/browser-suite and must have no serious or
+// critical @axe-core/playwright violation. LATCHKEY_UPDATE_DOCS=1 copies
+// the screenshots to docs/img/suite/.
+func TestBrowserSuite(t *testing.T) {
+	chromium := testenv.Program(t, "chromium")
+	oathtool := testenv.Program(t, "oathtool")
+	node := testenv.NodePackage(t, "browser")
+	mp := testenv.StartMailpit(t)
+
+	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("signed in")) }))
+	t.Cleanup(rp.Close)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	issuer := "http://localhost:" + port
+	// Latchkey on localhost (a secure context, as WebAuthn needs), the
+	// apps on 127.0.0.1: another site, as in a deployment.
+	cfg := writeFile(t, dir, "l.yaml", strings.Replace(sqliteConfig(dir, addr), "issuer: http://"+addr, "issuer: "+issuer, 1)+fmt.Sprintf(`notify:
+  email:
+    host: %s
+    port: %d
+    tls: none
+    from: "Example ID <id@example.com>"
+    product: Example ID
+clients:
+  - client_id: payroll
+    client_name: Payroll
+    client_secret: payroll-secret
+    redirect_uris: [%[3]s/cb]
+  - client_id: prints
+    client_name: Photo Prints
+    client_secret: prints-secret
+    first_party: false
+    redirect_uris: [%[3]s/cb]
+`, mp.SMTPHost, mp.SMTPPort, rp.URL))
+	if r := latchkey(t, "", "migrate", "up", "--config", cfg); r.code != 0 {
+		t.Fatalf("migrate up: %d %s", r.code, r.stderr)
+	}
+	const oldPassword, newPassword = "correct horse battery", "staple violet lantern"
+	if r := latchkey(t, oldPassword+"\n", "users", "create", "--username", "alice", "--email", "alice@example.com", "--email-verified", "--password-stdin", "--config", cfg); r.code != 0 {
+		t.Fatalf("users create: %d %s", r.code, r.stderr)
+	}
+	s := startServe(t, cfg, addr)
+	s.waitReady(t)
+
+	authURL := func(client string, extra ...oauth2.AuthCodeOption) string {
+		c := oauth2.Config{ClientID: client, RedirectURL: rp.URL + "/cb", Scopes: []string{"openid", "profile", "email"},
+			Endpoint: oauth2.Endpoint{AuthURL: issuer + "/authorize"}}
+		return c.AuthCodeURL("st-"+client, append(extra, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))...)
+	}
+	shots := testenv.Artifacts(t, "browser-suite")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]string{
+		"appURL":     authURL("payroll", oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:mfa")),
+		"thirdURL":   authURL("prints"),
+		"selectURL":  authURL("payroll", oauth2.SetAuthURLParam("prompt", "select_account")),
+		"accountURL": issuer + "/account",
+		"errorURL":   issuer + "/login?req=no-such-request",
+		"logoutURL":  issuer + "/logout",
+		"username":   "alice", "email": "alice@example.com", "newPassword": newPassword,
+		"mailpitAPI": mp.API, "oathtool": oathtool, "shotDir": shots,
+	}
+	res := runSuite(t, node, chromium, in)
+
+	want := []struct{ name, path, lang string }{
+		{"login", "/login", "en"}, {"login-de", "/login", "de"}, {"login-ja", "/login", "ja"},
+		{"forgot", "/account/forgot", "en"}, {"forgot-sent", "/account/forgot", "en"},
+		{"reset-password", "/account/reset", "en"}, {"reset-done", "/account/reset", "en"},
+		{"mfa-enroll", "/mfa/enroll", "en"}, {"mfa-recovery-codes", "/mfa/enroll", "en"},
+		{"consent", "/consent", "en"}, {"select-account", "/select-account", "en"},
+		{"mfa-challenge", "/mfa", "en"}, {"mfa-recovery", "/mfa", "en"},
+		{"account", "/account", "en"}, {"account-session-ended", "/account/sessions/end", "en"},
+		{"account-factor-removed", "/account/factors/remove", "en"},
+		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
+	}
+	if len(res.Pages) != len(want) {
+		t.Errorf("visited %d pages, want %d: %+v", len(res.Pages), len(want), res.Pages)
+	}
+	for i, w := range want {
+		if i >= len(res.Pages) {
+			break
+		}
+		if p := res.Pages[i]; p.Name != w.name || p.Path != w.path || p.Lang != w.lang || p.Title == "" {
+			t.Errorf("page %d = %+v, want %s at %s in %s", i, p, w.name, w.path, w.lang)
+		}
+	}
+	if res.AxeRuns != 3*len(want) {
+		t.Errorf("axe ran %d times, want %d", res.AxeRuns, 3*len(want))
+	}
+	for _, v := range res.Violations {
+		t.Errorf("axe: %s", v)
+	}
+	// The error page answers 400 on purpose; so may device B's account
+	// page once its session is ended (401, or a sign-in).
+	expected := []string{
+		"A: Failed to load resource: the server responded with a status of 400 (Bad Request) (" + in["errorURL"] + ")",
+		"B: Failed to load resource: the server responded with a status of 401 (Unauthorized) (" + in["accountURL"] + ")",
+	}
+	for _, e := range res.ConsoleErrors {
+		if !slices.Contains(expected, e) {
+			t.Errorf("console error: %s", e)
+		}
+	}
+	c := res.Checks
+	if c.EnHeading != "Sign in" || c.JaHeading != "サインイン" {
+		t.Errorf("headings en %q ja %q", c.EnHeading, c.JaHeading)
+	}
+	if c.RecoveryCodes != 10 {
+		t.Errorf("recovery codes shown: %d", c.RecoveryCodes)
+	}
+	for name, u := range map[string]string{"app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
+		if !strings.HasPrefix(u, rp.URL+"/cb?code=") {
+			t.Errorf("%s landed at %s", name, u)
+		}
+	}
+	if c.BSessionsBefore != 2 || c.SessionsBefore != 2 || c.SessionsAfter != 1 || c.SessionMessage != "The session is ended." {
+		t.Errorf("sessions: B saw %d, A %d then %d, message %q", c.BSessionsBefore, c.SessionsBefore, c.SessionsAfter, c.SessionMessage)
+	}
+	if c.BAccountAfter.Status != http.StatusUnauthorized && c.BAccountAfter.Path != "/login" {
+		t.Errorf("device B after its session ended: %+v", c.BAccountAfter)
+	}
+	if !slices.ContainsFunc(c.FactorsBefore, func(f string) bool { return strings.HasPrefix(f, "totp") }) ||
+		slices.ContainsFunc(c.FactorsAfter, func(f string) bool { return strings.HasPrefix(f, "totp") }) ||
+		c.FactorMessage != "The second factor is removed." {
+		t.Errorf("factors before %q after %q, message %q", c.FactorsBefore, c.FactorsAfter, c.FactorMessage)
+	}
+	for _, ev := range []string{"mfa.removed", "session.ended", "mfa.enrolled", "user.password.reset"} {
+		if !slices.Contains(c.Events, ev) {
+			t.Errorf("recent events %q lack %s", c.Events, ev)
+		}
+	}
+	// The server agrees: alice has no authenticator app left.
+	if r := latchkey(t, "", "mfa", "list", "--username", "alice", "--config", cfg); r.code != 0 || strings.Contains(r.stdout, "totp") || !strings.Contains(r.stdout, "recovery") {
+		t.Errorf("mfa list: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(s.logs.String(), newPassword) {
+		t.Error("the new password reached the server log")
+	}
+	shotsWant := 2 * len(want)
+	if files, _ := filepath.Glob(filepath.Join(shots, "*.png")); len(files) != shotsWant {
+		t.Errorf("%d screenshots in %s, want %d", len(files), shots, shotsWant)
+	} else if os.Getenv("LATCHKEY_UPDATE_DOCS") == "1" {
+		copyShots(t, files, filepath.Join("..", "..", "docs", "img", "suite"))
+	}
+}
+
+// runSuite runs browser/suite.mjs (bounded to 5 minutes).
+func runSuite(t *testing.T, node, chromium string, in map[string]string) suiteResult {
+	t.Helper()
+	data, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "suite.mjs")
+	cmd.Dir = "browser"
+	cmd.Env = append(cmd.Environ(), "LATCHKEY_CHROMIUM="+chromium)
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, runErr := cmd.Output()
+	var res suiteResult
+	if err := json.Unmarshal(stdout, &res); err != nil {
+		t.Fatalf("suite output %q (%v): %v\n%s", stdout, runErr, err, stderr.String())
+	}
+	if runErr != nil || res.Error != "" {
+		t.Fatalf("suite failed: %v\n%s\nvisited %+v\nstderr: %s", runErr, res.Error, res.Pages, stderr.String())
+	}
+	return res
+}
+
+// copyShots replaces the files in dst with files.
+func copyShots(t *testing.T, files []string, dst string) {
+	t.Helper()
+	if err := os.RemoveAll(dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
