@@ -54,6 +54,67 @@ type AccountFactor struct {
 	LastUsedAt      time.Time
 }
 
+// factorKinds name the second-factor types on the account page (English
+// message ids, translated by the page).
+var factorKinds = map[string]string{
+	"totp":     "Authenticator app",
+	"webauthn": "Security key or passkey",
+	"recovery": "Recovery codes",
+	"sms":      "Text message codes",
+	"email":    "E-mail codes",
+}
+
+// Kind is the factor's type as the page shows it.
+func (f AccountFactor) Kind() string {
+	if k, ok := factorKinds[f.Type]; ok {
+		return k
+	}
+	return f.Type
+}
+
+// accountEventTitles are the audit events the account page lists, as the
+// page shows them (English message ids); others (token issuance, say)
+// are not security events for the user and are left out.
+var accountEventTitles = map[string]string{
+	"user.created":                     "Account created",
+	"user.login.succeeded":             "Signed in",
+	"user.login.failed":                "Failed sign-in",
+	"user.login.denied":                "Sign-in refused",
+	"user.locked":                      "Sign-in locked after failed attempts",
+	"user.password.changed":            "Password changed",
+	"user.password.reset":              "Password reset",
+	"user.password.reset_requested":    "Password reset requested",
+	"user.password.reset_mail_sent":    "Password reset requested",
+	"user.email.verified":              "E-mail address confirmed",
+	"user.email.verification_sent":     "Confirmation e-mail sent",
+	"mfa.enrolled":                     "Second factor added",
+	"mfa.removed":                      "Second factor removed",
+	"mfa.renamed":                      "Second factor renamed",
+	"mfa.reset":                        "Second factors reset by an administrator",
+	"mfa.challenge.failed":             "Wrong second-factor code",
+	"mfa.recovery.used":                "Recovery code used",
+	"mfa.recovery.regenerated":         "New recovery codes",
+	"session.ended":                    "Session ended",
+	"consent.granted":                  "App access granted",
+	"consent.revoked":                  "App access revoked",
+	"identity.linked":                  "Sign-in service linked",
+	"identity.unlinked":                "Sign-in service unlinked",
+}
+
+// AccountEventTitles lists every title the account page may show (for
+// the translation tests).
+func AccountEventTitles() []string {
+	out := make([]string, 0, len(accountEventTitles)+len(factorKinds))
+	for _, v := range accountEventTitles {
+		out = append(out, v)
+	}
+	for _, v := range factorKinds {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // AccountApp is an application the user granted consent to.
 type AccountApp struct {
 	ClientID, Name string
@@ -63,9 +124,10 @@ type AccountApp struct {
 
 // AccountEvent is a recent security event of the user (audit log).
 type AccountEvent struct {
-	Type string
-	Time time.Time
-	IP   string
+	Type  string
+	Title string // what happened, as the page shows it
+	Time  time.Time
+	IP    string
 }
 
 // loadAccountLists fills the page's lists for the user of sess.
@@ -114,12 +176,11 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 		if err != nil {
 			return fmt.Errorf("list events: %w", err)
 		}
-		if len(evs) > accountEventsShown {
-			evs = evs[len(evs)-accountEventsShown:]
-		}
 		view.Events = nil
-		for i := len(evs) - 1; i >= 0; i-- {
-			view.Events = append(view.Events, AccountEvent{Type: evs[i].Type, Time: evs[i].Time, IP: evs[i].IP})
+		for i := len(evs) - 1; i >= 0 && len(view.Events) < accountEventsShown; i-- {
+			if title, ok := accountEventTitles[evs[i].Type]; ok {
+				view.Events = append(view.Events, AccountEvent{Type: evs[i].Type, Title: title, Time: evs[i].Time, IP: evs[i].IP})
+			}
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/latchkeyid/latchkey/broker"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -122,6 +123,7 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 		t.Fatalf("found only %d message ids in the templates", len(ids))
 	}
 	ids = append(ids, pageMessageIDs...)
+	ids = append(ids, broker.AccountEventTitles()...)
 	for _, l := range i18n.Languages {
 		for _, id := range ids {
 			if !c.Lookup(l, id) {

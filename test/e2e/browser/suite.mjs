@@ -101,6 +101,11 @@ async function latestMail(to) {
   return (await fetch(`${cfg.mailpitAPI}/api/v1/message/${m.ID}`)).json();
 }
 
+// types returns the data-type of every element matching selector.
+async function types(page, selector) {
+  return page.$$eval(selector, (els) => els.map((e) => e.dataset.type));
+}
+
 // texts returns the trimmed text of every element matching selector.
 async function texts(page, selector) {
   return page.$$eval(selector, (els) => els.map((e) => e.textContent.replace(/\s+/g, ' ').trim()));
@@ -182,13 +187,14 @@ try {
   const bAfter = await b.goto(cfg.accountURL);
   out.checks.bAccountAfter = { status: bAfter.status(), path: new URL(b.url()).pathname };
 
-  out.checks.factorsBefore = await texts(a, '#factors > li');
-  const totpItem = a.locator('#factors > li', { hasText: 'totp' });
+  out.checks.factorsBefore = await types(a, '#factors > li');
+  const totpItem = a.locator('#factors > li[data-type=totp]');
   await Promise.all([a.waitForNavigation(), totpItem.locator('form[action="/account/factors/remove"] button[type=submit]').click()]);
   await check(a, 'account-factor-removed');
   out.checks.factorMessage = (await texts(a, '#account-message'))[0];
-  out.checks.factorsAfter = await texts(a, '#factors > li');
-  out.checks.events = await texts(a, '#events tr td:first-child');
+  out.checks.factorsAfter = await types(a, '#factors > li');
+  out.checks.events = await types(a, '#events tr[data-type]');
+  out.checks.eventTitles = await texts(a, '#events tr[data-type] td:first-child');
 
   // Error page, logout confirmation, signed out.
   await go(a, cfg.errorURL);
