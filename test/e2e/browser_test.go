@@ -47,6 +47,7 @@ type suiteResult struct {
 		}
 		FactorsBefore, FactorsAfter, Events []string
 		EventTitles                         []string
+		KeyboardFocus                       []string
 	} `json:"checks"`
 }
 
@@ -55,7 +56,7 @@ type suiteResult struct {
 // two headless Chromium profiles driven by playwright-core. One user signs
 // in, switches the language, resets the password from the mailed link,
 // enrolls an authenticator app, saves recovery codes, consents, chooses an
-// account, signs in on a second device with a recovery code, then on
+// account, signs in on a second device (keyboard only) with a recovery code, then on
 // /account ends the other device's session and removes the authenticator
 // app, and signs out. Every page is screenshotted at 390 and 1280 px into
 // $LATCHKEY_TEST_ARTIFACTS/browser-suite and must have no serious or
@@ -166,6 +167,9 @@ clients:
 	c := res.Checks
 	if c.EnHeading != "Sign in" || c.JaHeading != "サインイン" {
 		t.Errorf("headings en %q ja %q", c.EnHeading, c.JaHeading)
+	}
+	if !slices.Equal(c.KeyboardFocus, []string{"username", "password"}) {
+		t.Errorf("keyboard sign-in focus went %q", c.KeyboardFocus)
 	}
 	if c.RecoveryCodes != 10 {
 		t.Errorf("recovery codes shown: %d", c.RecoveryCodes)

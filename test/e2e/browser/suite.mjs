@@ -165,8 +165,16 @@ try {
 
   // Device B signs in with a recovery code.
   const b = await device('B');
+  // B signs in with the keyboard only: the username field has the focus,
+  // Tab reaches the password, Enter submits.
   await go(b, cfg.appURL);
-  await signIn(b, cfg.newPassword);
+  const focus = [await b.evaluate(() => document.activeElement.id)];
+  await b.keyboard.type(cfg.username);
+  await b.keyboard.press('Tab');
+  focus.push(await b.evaluate(() => document.activeElement.id));
+  await b.keyboard.type(cfg.newPassword);
+  await Promise.all([b.waitForNavigation(), b.keyboard.press('Enter')]);
+  out.checks.keyboardFocus = focus;
   await check(b, 'mfa-challenge');
   await click(b, '#use-recovery');
   await check(b, 'mfa-recovery');
