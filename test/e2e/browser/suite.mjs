@@ -8,7 +8,7 @@
 // recovery codes, consents, chooses an account; B signs in with a recovery
 // code. A then ends B's session and removes its authenticator app on
 // /account, and signs out. Every page is screenshotted at 390 and 1280 px
-// (cfg.shotDir/NN-name-WIDTH.png) and checked with @axe-core/playwright
+// (cfg.shotDir/NAME-WIDTH.png) and checked with @axe-core/playwright
 // (WCAG 2.0-2.2 A/AA and best practices) at both widths and in dark mode;
 // serious and critical violations are reported. The page's CSP stays on.
 import { chromium } from 'playwright-core';
@@ -55,12 +55,11 @@ async function device(name) {
 // and in dark mode, then records its name, path and language.
 async function check(page, name) {
   await page.waitForLoadState('load');
-  const n = String(out.pages.length + 1).padStart(2, '0');
   for (const [width, scheme] of [[390, 'light'], [1280, 'light'], [1280, 'dark']]) {
     await page.setViewportSize({ width, height: 800 });
     await page.emulateMedia({ colorScheme: scheme });
     if (scheme === 'light') {
-      await page.screenshot({ path: join(cfg.shotDir, `${n}-${name}-${width}.png`), fullPage: true });
+      await page.screenshot({ path: join(cfg.shotDir, `${name}-${width}.png`), fullPage: true });
     }
     const res = await new AxeBuilder({ page }).withTags(tags).analyze();
     out.axeRuns++;
