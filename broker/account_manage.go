@@ -305,10 +305,41 @@ func (b *Broker) AccountRemoveFactor(ctx context.Context, cookie, csrf, current,
 	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return view, err
 	}
-	if err := b.mfa.Store.DeleteMFACredential(ctx, c.ID); err != nil {
+	// Recovery codes stand in for the other factors; with the last of
+	// those gone they go too (else the next sign-in that needs a second
+	// factor would spend a recovery code instead of enrolling a new one).
+	var orphans []storage.MFACredential
+	if err := b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		if err := tx.DeleteMFACredential(ctx, c.ID); err != nil {
+			return err
+		}
+		if c.Type == "recovery" {
+			return nil
+		}
+		left, err := tx.ListMFACredentials(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(left, func(l storage.MFACredential) bool { return l.Type != "recovery" }) {
+			return nil
+		}
+		for _, l := range left {
+			if err := tx.DeleteMFACredential(ctx, l.ID); err != nil {
+				return err
+			}
+			orphans = append(orphans, l)
+		}
+		return nil
+	}); err != nil {
 		return view, serverError(err)
 	}
 	b.accountEvent(ctx, "mfa.removed", u.ID, meta, map[string]any{"credential_id": c.ID, "type": c.Type})
+	for _, o := range orphans {
+		b.accountEvent(ctx, "mfa.removed", u.ID, meta, map[string]any{"credential_id": o.ID, "type": o.Type, "reason": "last_factor_removed"})
+	}
+	if len(orphans) > 0 {
+		return b.accountDone(ctx, view, sess, "The second factor is removed. It was your last one, so your recovery codes are removed too.")
+	}
 	return b.accountDone(ctx, view, sess, "The second factor is removed.")
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,7 +184,7 @@ func accountSelfService(t *testing.T, be backends) {
 	cred, oldCodes := enrollRecovery(t, f, "u-bob")
 	eveCred, _ := enrollRecovery(t, f, "u-eve")
 	resp, page = b.post(f.issuer+"/account/factors/rename", url.Values{"csrf": {csrf}, "id": {cred.ID}, "label": {"  paper in the drawer "}})
-	if resp.StatusCode != 200 || !contains(page, "The second factor is renamed.") || !contains(page, "recovery · paper in the drawer") {
+	if resp.StatusCode != 200 || !contains(page, "The second factor is renamed.") || !contains(page, "Recovery codes · paper in the drawer") {
 		t.Fatalf("rename: %d\n%s", resp.StatusCode, page)
 	}
 	resp, page = b.post(f.issuer+"/account/factors/rename", url.Values{"csrf": {csrf}, "id": {cred.ID}, "label": {" "}})
@@ -228,6 +229,27 @@ func accountSelfService(t *testing.T, be backends) {
 		t.Fatal("factor not removed")
 	}
 	if es := f.events(t, "mfa.removed"); len(es) != 1 || es[0].Actor != "user:u-bob" {
+		t.Fatalf("mfa.removed: %+v", es)
+	}
+	// Removing the last factor other than recovery codes removes the codes
+	// too; with another factor left they stay.
+	cred, _ = enrollRecovery(t, f, "u-bob")
+	keys := []storage.MFACredential{{ID: "totp-1", UserID: "u-bob", Type: "totp", Label: "phone", Data: []byte("sealed")}, {ID: "totp-2", UserID: "u-bob", Type: "totp", Label: "tablet", Data: []byte("sealed")}}
+	for _, k := range keys {
+		if err := f.db.CreateMFACredential(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, page = b.post(f.issuer+"/account/factors/remove", url.Values{"csrf": {csrf}, "id": {"totp-1"}, "current": {"bob's password"}})
+	if left, _ := f.db.ListMFACredentials(ctx, "u-bob"); resp.StatusCode != 200 || !contains(page, "The second factor is removed.") || len(left) != 2 {
+		t.Fatalf("remove one of two: %d %+v\n%s", resp.StatusCode, left, page)
+	}
+	resp, page = b.post(f.issuer+"/account/factors/remove", url.Values{"csrf": {csrf}, "id": {"totp-2"}, "current": {"bob's password"}})
+	if left, _ := f.db.ListMFACredentials(ctx, "u-bob"); resp.StatusCode != 200 || len(left) != 0 ||
+		!contains(page, "The second factor is removed. It was your last one, so your recovery codes are removed too.") {
+		t.Fatalf("remove the last: %d %+v\n%s", resp.StatusCode, left, page)
+	}
+	if es := f.events(t, "mfa.removed"); len(es) != 4 || es[3].Data["credential_id"] != cred.ID || es[3].Data["reason"] != "last_factor_removed" {
 		t.Fatalf("mfa.removed: %+v", es)
 	}
 
@@ -278,7 +300,8 @@ func accountSelfService(t *testing.T, be backends) {
 
 	// Recent security events: the newest first, with their time.
 	_, page = b.get(f.issuer + "/account")
-	if !contains(page, "<td>mfa.removed</td>") || !contains(page, "<td>session.ended</td>") {
+	if !contains(page, `<tr data-type="consent.revoked"><td>App access revoked</td>`) || !contains(page, `<tr data-type="mfa.removed"><td>Second factor removed</td>`) ||
+		!contains(page, `<tr data-type="session.ended"><td>Session ended</td>`) || strings.Index(page, "App access revoked") > strings.Index(page, "Session ended") {
 		t.Fatalf("events not listed:\n%s", page)
 	}
 	secrets := append([]string{"bob's password"}, oldCodes...)

@@ -185,18 +185,19 @@ clients:
 	if c.BAccountAfter.Status != http.StatusUnauthorized && c.BAccountAfter.Path != "/login" {
 		t.Errorf("device B after its session ended: %+v", c.BAccountAfter)
 	}
-	if !slices.Equal(c.FactorsBefore, []string{"totp", "recovery"}) || !slices.Equal(c.FactorsAfter, []string{"recovery"}) ||
-		c.FactorMessage != "The second factor is removed." {
+	if !slices.Equal(c.FactorsBefore, []string{"totp", "recovery"}) || len(c.FactorsAfter) != 0 ||
+		c.FactorMessage != "The second factor is removed. It was your last one, so your recovery codes are removed too." {
 		t.Errorf("factors before %q after %q, message %q", c.FactorsBefore, c.FactorsAfter, c.FactorMessage)
 	}
 	// Newest first, security events only (no token.issued), as words.
-	wantEvents := []string{"mfa.removed", "session.ended", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
+	wantEvents := []string{"mfa.removed", "mfa.removed", "session.ended", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
 		"mfa.enrolled", "mfa.enrolled", "user.login.succeeded", "user.password.reset", "user.password.reset_mail_sent", "user.created"}
-	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[0] != "Second factor removed" || c.EventTitles[1] != "Session ended" {
+	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[0] != "Second factor removed" || c.EventTitles[2] != "Session ended" {
 		t.Errorf("recent events %q %q, want %q", c.Events, c.EventTitles, wantEvents)
 	}
-	// The server agrees: alice has no authenticator app left.
-	if r := latchkey(t, "", "mfa", "list", "--username", "alice", "--config", cfg); r.code != 0 || strings.Contains(r.stdout, "totp") || !strings.Contains(r.stdout, "recovery") {
+	// The server agrees: with the authenticator app, the recovery codes
+	// that stood in for it are gone too.
+	if r := latchkey(t, "", "mfa", "list", "--username", "alice", "--config", cfg); r.code != 0 || strings.Contains(r.stdout, "totp") || strings.Contains(r.stdout, "recovery") {
 		t.Errorf("mfa list: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if strings.Contains(s.logs.String(), newPassword) {
