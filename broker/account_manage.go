@@ -305,31 +305,10 @@ func (b *Broker) AccountRemoveFactor(ctx context.Context, cookie, csrf, current,
 	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return view, err
 	}
-	// Recovery codes stand in for the other factors; with the last of
-	// those gone they go too (else the next sign-in that needs a second
-	// factor would spend a recovery code instead of enrolling a new one).
 	var orphans []storage.MFACredential
-	if err := b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
-		if err := tx.DeleteMFACredential(ctx, c.ID); err != nil {
-			return err
-		}
-		if c.Type == "recovery" {
-			return nil
-		}
-		left, err := tx.ListMFACredentials(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(left, func(l storage.MFACredential) bool { return l.Type != "recovery" }) {
-			return nil
-		}
-		for _, l := range left {
-			if err := tx.DeleteMFACredential(ctx, l.ID); err != nil {
-				return err
-			}
-			orphans = append(orphans, l)
-		}
-		return nil
+	if err := b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) (err error) {
+		orphans, err = mfa.Remove(ctx, tx, c)
+		return err
 	}); err != nil {
 		return view, serverError(err)
 	}

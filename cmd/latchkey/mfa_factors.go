@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -67,6 +68,7 @@ func newMFAFactorCmds(c *cli) []*cobra.Command {
 				return errors.New("--username and --id are required")
 			}
 			var removed storage.MFACredential
+			var orphans []storage.MFACredential
 			var missing error // what was not found, said plainly
 			err := a.db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 				u, err := tx.GetUserByUsername(ctx, rmUser)
@@ -84,10 +86,16 @@ func newMFAFactorCmds(c *cli) []*cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := tx.DeleteMFACredential(ctx, cr.ID); err != nil {
+				if orphans, err = mfa.Remove(ctx, tx, cr); err != nil {
 					return err
 				}
 				removed = cr
+				for _, o := range orphans {
+					if err := tx.AppendEvent(ctx, storage.Event{Type: "mfa.removed", Actor: "cli", UserID: u.ID,
+						Data: map[string]any{"username": u.Username, "credential_id": o.ID, "factor": o.Type, "label": o.Label, "reason": "last_factor_removed"}}); err != nil {
+						return err
+					}
+				}
 				return tx.AppendEvent(ctx, storage.Event{Type: "mfa.removed", Actor: "cli", UserID: u.ID,
 					Data: map[string]any{"username": u.Username, "credential_id": cr.ID, "factor": cr.Type, "label": cr.Label}})
 			})
@@ -98,9 +106,22 @@ func newMFAFactorCmds(c *cli) []*cobra.Command {
 				return fmt.Errorf("remove second factor %q of %q: %w", rmID, rmUser, err)
 			}
 			if c.jsonOut {
-				return c.printJSON(map[string]any{"username": rmUser, "removed": removed.ID, "type": removed.Type, "label": removed.Label})
+				out := map[string]any{"username": rmUser, "removed": removed.ID, "type": removed.Type, "label": removed.Label}
+				if len(orphans) > 0 {
+					var ids []string
+					for _, o := range orphans {
+						ids = append(ids, o.ID)
+					}
+					out["alsoRemoved"] = ids
+				}
+				return c.printJSON(out)
 			}
 			_, err = fmt.Fprintf(c.stderr, "removed %s %q (%s) of user %q\n", removed.Type, removed.Label, removed.ID, rmUser)
+			for _, o := range orphans {
+				if err == nil {
+					_, err = fmt.Fprintf(c.stderr, "removed %s %q (%s) too: no other second factor is left\n", o.Type, o.Label, o.ID)
+				}
+			}
 			return err
 		})
 	remove.Flags().StringVar(&rmUser, "username", "", "user (required)")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +37,7 @@ func TestMFAListRemoveCLI(t *testing.T) {
 		{ID: "wa-laptop", UserID: dave.ID, Type: mfa.TypeWebAuthn, Label: "Laptop", Data: []byte(`{"secret":"s3cr3t"}`), CreatedAt: at},
 		{ID: "wa-yubikey", UserID: dave.ID, Type: mfa.TypeWebAuthn, Label: "YubiKey", Data: []byte("{}"), CreatedAt: at.Add(time.Hour), LastUsedAt: at.Add(2 * time.Hour)},
 		{ID: "wa-erin", UserID: erin.ID, Type: mfa.TypeWebAuthn, Label: "Phone", Data: []byte("{}"), CreatedAt: at},
+		{ID: "rc-erin", UserID: erin.ID, Type: mfa.TypeRecovery, Label: "recovery codes", Data: []byte("{}"), CreatedAt: at},
 	} {
 		if err := db.CreateMFACredential(ctx, c); err != nil {
 			t.Fatal(err)
@@ -69,11 +71,24 @@ func TestMFAListRemoveCLI(t *testing.T) {
 	if len(creds) != 1 || creds[0].ID != "wa-yubikey" {
 		t.Fatalf("dave's factors after remove: %v", creds)
 	}
-	if left, _ := db.ListMFACredentials(ctx, erin.ID); len(left) != 1 {
+	if left, _ := db.ListMFACredentials(ctx, erin.ID); len(left) != 2 {
 		t.Fatalf("erin's factors: %v", left)
 	}
 	es, err := db.ListEvents(ctx, storage.EventFilter{Type: "mfa.removed"})
 	if err != nil || len(es) != 1 || es[0].Data["credential_id"] != "wa-laptop" || es[0].Data["label"] != "Laptop" {
 		t.Fatalf("mfa.removed events %+v %v", es, err)
+	}
+	// Erin's last factor but recovery codes: the codes go too.
+	r = latchkey(t, "", "mfa", "remove", "--username", "erin", "--id", "wa-erin", "--json", "--config", cfg)
+	var removed map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &removed) != nil || removed["removed"] != "wa-erin" || fmt.Sprint(removed["alsoRemoved"]) != "[rc-erin]" {
+		t.Fatalf("mfa remove erin: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if left, _ := db.ListMFACredentials(ctx, erin.ID); len(left) != 0 {
+		t.Fatalf("erin's factors: %v", left)
+	}
+	es, _ = db.ListEvents(ctx, storage.EventFilter{Type: "mfa.removed", UserID: erin.ID})
+	if len(es) != 2 || es[0].Data["credential_id"] != "rc-erin" || es[0].Data["reason"] != "last_factor_removed" || es[1].Data["credential_id"] != "wa-erin" {
+		t.Fatalf("erin's mfa.removed events %+v", es)
 	}
 }
