@@ -3,11 +3,14 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/testenv"
@@ -443,4 +446,79 @@ func accountAddPasskey(t *testing.T, be backends) {
 		secrets = append(secrets, c[1])
 	}
 	assertNoSecretsLogged(t, f, append(secrets, answers...))
+}
+
+// TestAccountPasskeyInChromium: in a real browser with a DevTools virtual
+// authenticator, Latchkey on http://localhost: sign in with the
+// password, open /account, add a passkey there, sign out, sign in with
+// the passkey alone. CSP stays strict: no console errors. Screenshots of
+// the new pages go to the artifacts directory (account-factors).
+func TestAccountPasskeyInChromium(t *testing.T) {
+	chromium := testenv.Program(t, "chromium")
+	node := ensureNodePackage(t, chromiumDir)
+	f := accountFixture(t, backends{localhost: true, webauthn: true}, false)
+	f.addUser(storage.User{Username: "alice", Email: "alice@example.com", Name: "Alice"}, "correct horse")
+	rp := &webauthnRP{f: f, verifiers: map[string]string{}, logins: map[string][2]any{}}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	f.addClient(storage.Client{ID: "web", Name: "Example app", RedirectURIs: []string{srv.URL + "/cb"}}, "web-secret")
+	rp.conf = f.rp("web", "web-secret", srv.URL+"/cb", "openid")
+	authURL := func(state string) string {
+		v := oauth2.GenerateVerifier()
+		rp.verifiers[state] = v
+		return rp.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(v))
+	}
+	shots := artifactsDir(t, "account-factors")
+	in := map[string]string{
+		"issuer": f.issuer, "username": "alice", "password": "correct horse", "label": "Laptop passkey",
+		"loginURL": authURL("password"), "passkeyURL": authURL("passkey"),
+		"callbackPrefix": srv.URL + "/cb?", "screenshots": shots,
+	}
+	var res struct {
+		Steps []struct {
+			Name, URL string
+		} `json:"steps"`
+		ConsoleErrors []string `json:"consoleErrors"`
+		Shots         []string `json:"shots"`
+		Message       string   `json:"message"`
+		Credentials   []struct {
+			Resident bool `json:"resident"`
+		} `json:"credentials"`
+	}
+	runChromium(t, chromium, node, "account-passkey-flow.mjs", in, &res)
+	t.Logf("screenshots in %s: %d", shots, len(res.Shots))
+	if len(res.ConsoleErrors) > 0 {
+		t.Errorf("console errors (CSP?): %q", res.ConsoleErrors)
+	}
+	if res.Message != msgAddCodes {
+		t.Errorf("account page message %q", res.Message)
+	}
+	if len(res.Credentials) != 1 || !res.Credentials[0].Resident {
+		t.Errorf("authenticator holds %+v, want one discoverable credential", res.Credentials)
+	}
+	got := factorsOf(t, f, "u-alice")
+	if len(got[mfa.TypeWebAuthn]) != 1 || got[mfa.TypeWebAuthn][0].Label != "Laptop passkey" || len(got[mfa.TypeRecovery]) != 1 {
+		t.Errorf("alice's factors %v", got)
+	}
+	// The authenticator-app page was opened but never confirmed.
+	if len(got[mfa.TypeTOTP]) != 0 {
+		t.Errorf("an unconfirmed authenticator app was stored")
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if len(rp.errs) > 0 {
+		t.Fatalf("relying party: %v", rp.errs)
+	}
+	if got := rp.logins["password"]; got[0] != mfa.ACRPwd || !slices.Equal(got[1].([]string), []string{"pwd"}) {
+		t.Errorf("password sign-in: %v", got)
+	}
+	if got, ok := rp.logins["passkey"]; !ok || got[0] != mfa.ACRPhr || !slices.Equal(got[1].([]string), []string{"hwk", "user", "mfa"}) {
+		t.Errorf("passkey sign-in: %v", got)
+	}
+	if e := lastEvent(t, f, "user.login.succeeded"); e.UserID != "u-alice" || e.Data["method"] != "passkey" {
+		t.Errorf("last sign-in %+v", e)
+	}
+	if es := accountEvents(t, f, "mfa.enrolled", "u-alice"); len(es) != 2 || es[0].Data["factor"] != "webauthn" {
+		t.Errorf("mfa.enrolled %+v", es)
+	}
 }
