@@ -188,20 +188,27 @@ func (b *Broker) totpView(f totpEnroller, csrf string, u storage.User, pending m
 		QRDataURL: "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCode)}, nil
 }
 
+// beginAdd is the start of an addition: the factor is on (else off, a
+// 404 page), the form's session and CSRF token, a fresh authentication.
+func (b *Broker) beginAdd(ctx context.Context, on bool, off *PageError, cookie, csrf, current string, meta RequestMeta) (ProfileView, session.Session, storage.User, error) {
+	if !on {
+		return ProfileView{}, session.Session{}, storage.User{}, pageError{off}
+	}
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err == nil {
+		err = b.freshAuth(ctx, sess, u, current, meta)
+	}
+	return view, sess, u, err
+}
+
 // AccountBeginTOTP begins adding an authenticator app for the signed-in
 // user after a fresh authentication: a new secret, pending for this
 // session, and the page that shows it. Errors come with the account
 // page's view.
 func (b *Broker) AccountBeginTOTP(ctx context.Context, cookie, csrf, current string, meta RequestMeta) (AccountEnrollView, ProfileView, error) {
 	f := b.accountTOTP()
-	if f == nil {
-		return AccountEnrollView{}, ProfileView{}, pageError{errTOTPOff}
-	}
-	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	view, sess, u, err := b.beginAdd(ctx, f != nil, errTOTPOff, cookie, csrf, current, meta)
 	if err != nil {
-		return AccountEnrollView{}, view, err
-	}
-	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return AccountEnrollView{}, view, err
 	}
 	e, err := f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: u.ID, AccountName: totpAccount(u), Label: defaultTOTPLabel})
@@ -286,14 +293,8 @@ func (b *Broker) AccountConfirmTOTP(ctx context.Context, cookie, csrf, code, lab
 // page's script.
 func (b *Broker) AccountBeginWebAuthn(ctx context.Context, cookie, csrf, current string, meta RequestMeta) (AccountEnrollView, ProfileView, error) {
 	f := b.webauthnFactor()
-	if f == nil {
-		return AccountEnrollView{}, ProfileView{}, pageError{errWebAuthnOff}
-	}
-	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	view, sess, u, err := b.beginAdd(ctx, f != nil, errWebAuthnOff, cookie, csrf, current, meta)
 	if err != nil {
-		return AccountEnrollView{}, view, err
-	}
-	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return AccountEnrollView{}, view, err
 	}
 	creds, err := b.mfa.Store.ListMFACredentials(ctx, u.ID)

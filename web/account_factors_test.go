@@ -3,14 +3,11 @@ package web_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/testenv"
@@ -458,20 +455,11 @@ func TestAccountPasskeyInChromium(t *testing.T) {
 	node := ensureNodePackage(t, chromiumDir)
 	f := accountFixture(t, backends{localhost: true, webauthn: true}, false)
 	f.addUser(storage.User{Username: "alice", Email: "alice@example.com", Name: "Alice"}, "correct horse")
-	rp := &webauthnRP{f: f, verifiers: map[string]string{}, logins: map[string][2]any{}}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	f.addClient(storage.Client{ID: "web", Name: "Example app", RedirectURIs: []string{srv.URL + "/cb"}}, "web-secret")
-	rp.conf = f.rp("web", "web-secret", srv.URL+"/cb", "openid")
-	authURL := func(state string) string {
-		v := oauth2.GenerateVerifier()
-		rp.verifiers[state] = v
-		return rp.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(v))
-	}
+	rp, srv, authURL := newWebAuthnRP(t, f)
 	shots := artifactsDir(t, "account-factors")
 	in := map[string]string{
 		"issuer": f.issuer, "username": "alice", "password": "correct horse", "label": "Laptop passkey",
-		"loginURL": authURL("password"), "passkeyURL": authURL("passkey"),
+		"loginURL": authURL("password", ""), "passkeyURL": authURL("passkey", ""),
 		"callbackPrefix": srv.URL + "/cb?", "screenshots": shots,
 	}
 	var res struct {
