@@ -188,9 +188,10 @@ func (b *Broker) totpView(f totpEnroller, csrf string, u storage.User, pending m
 		QRDataURL: "data:image/png;base64," + base64.StdEncoding.EncodeToString(e.QRCode)}, nil
 }
 
-// beginAdd is the start of an addition: the factor is on (else off, a
-// 404 page), the form's session and CSRF token, a fresh authentication.
-func (b *Broker) beginAdd(ctx context.Context, on bool, off *PageError, cookie, csrf, current string, meta RequestMeta) (ProfileView, session.Session, storage.User, error) {
+// beginAdd is the start of an addition of factor: the factor is on
+// (else off, a 404 page), the form's session and CSRF token, a fresh
+// authentication, and one start counted by limits.enrollmentPerAccount.
+func (b *Broker) beginAdd(ctx context.Context, factor string, on bool, off *PageError, cookie, csrf, current string, meta RequestMeta) (ProfileView, session.Session, storage.User, error) {
 	if !on {
 		return ProfileView{}, session.Session{}, storage.User{}, pageError{off}
 	}
@@ -198,7 +199,18 @@ func (b *Broker) beginAdd(ctx context.Context, on bool, off *PageError, cookie, 
 	if err == nil {
 		err = b.freshAuth(ctx, sess, u, current, meta)
 	}
-	return view, sess, u, err
+	if err != nil {
+		return view, sess, u, err
+	}
+	var rl *RateLimitedError
+	switch err := b.limitEnroll(ctx, u.ID); {
+	case errors.As(err, &rl):
+		b.factorEvent(ctx, "mfa.rate_limited", factor, u.ID, meta, map[string]any{"limit": "enrollment"})
+		return view, sess, u, rl
+	case err != nil:
+		return view, sess, u, pageError{&PageError{Status: 503, Title: "Try again later", Message: "Second-factor checks are unavailable right now. Please try again shortly.", Err: err}}
+	}
+	return view, sess, u, nil
 }
 
 // AccountBeginTOTP begins adding an authenticator app for the signed-in
@@ -207,7 +219,7 @@ func (b *Broker) beginAdd(ctx context.Context, on bool, off *PageError, cookie, 
 // page's view.
 func (b *Broker) AccountBeginTOTP(ctx context.Context, cookie, csrf, current string, meta RequestMeta) (AccountEnrollView, ProfileView, error) {
 	f := b.accountTOTP()
-	view, sess, u, err := b.beginAdd(ctx, f != nil, errTOTPOff, cookie, csrf, current, meta)
+	view, sess, u, err := b.beginAdd(ctx, mfa.TypeTOTP, f != nil, errTOTPOff, cookie, csrf, current, meta)
 	if err != nil {
 		return AccountEnrollView{}, view, err
 	}
@@ -293,7 +305,7 @@ func (b *Broker) AccountConfirmTOTP(ctx context.Context, cookie, csrf, code, lab
 // page's script.
 func (b *Broker) AccountBeginWebAuthn(ctx context.Context, cookie, csrf, current string, meta RequestMeta) (AccountEnrollView, ProfileView, error) {
 	f := b.webauthnFactor()
-	view, sess, u, err := b.beginAdd(ctx, f != nil, errWebAuthnOff, cookie, csrf, current, meta)
+	view, sess, u, err := b.beginAdd(ctx, mfa.TypeWebAuthn, f != nil, errWebAuthnOff, cookie, csrf, current, meta)
 	if err != nil {
 		return AccountEnrollView{}, view, err
 	}

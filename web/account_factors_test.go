@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/internal/ratelimit"
 	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/mfa/webauthn"
@@ -509,4 +510,44 @@ func TestAccountPasskeyInChromium(t *testing.T) {
 	if es := accountEvents(t, f, "mfa.enrolled", "u-alice"); len(es) != 2 || es[0].Data["factor"] != "webauthn" {
 		t.Errorf("mfa.enrolled %+v", es)
 	}
+}
+
+// TestAccountAddFactorStartLimit: every start of an addition counts
+// against limits.enrollmentPerAccount; over it the account page answers
+// 429 with Retry-After and nothing new is pending.
+func TestAccountAddFactorStartLimit(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	f := newFixtureOn(t, backends{options: func(o *broker.Options) {
+		withAccounts(t, mp, o.Store.(storage.Durable))(o)
+		o.Limits.Rules.EnrollmentAccount = ratelimit.Rule{Name: ratelimit.NameEnrollmentAccount, Limit: 2, Window: 15 * time.Minute}
+	}})
+	f.addUser(storage.User{Username: "bob", Email: "bob@example.com"}, "bob's password")
+	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
+	b := f.browser()
+	f.signedIn(t, b, f.rp("app", "app-secret", "https://app.example/cb", "openid"), "bob", "bob's password")
+	_, page := b.get(f.issuer + "/account")
+	csrf := field(t, csrfFieldRe, page)
+	var secrets []string
+	for i := range 3 {
+		resp, page := b.post(f.issuer+"/account/factors/totp", url.Values{"csrf": {csrf}})
+		if i < 2 {
+			if resp.StatusCode != 200 {
+				t.Fatalf("start %d: %d\n%s", i+1, resp.StatusCode, page)
+			}
+			secrets = append(secrets, field(t, secretRe, page))
+			continue
+		}
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !contains(page, "Too many attempts.") || secretRe.MatchString(page) {
+			t.Fatalf("third start: %d\n%s", resp.StatusCode, page)
+		}
+	}
+	if es := accountEvents(t, f, "mfa.rate_limited", "u-bob"); len(es) != 1 || es[0].Data["limit"] != "enrollment" {
+		t.Fatalf("mfa.rate_limited: %+v", es)
+	}
+	// The second start replaced the first: the first secret's code fails.
+	resp, page := b.post(f.issuer+"/account/factors/totp/confirm", url.Values{"csrf": {csrf}, "code": {f.oathtool(secrets[0])}})
+	if resp.StatusCode != 400 || !contains(page, msgBadCode) || field(t, secretRe, page) != secrets[1] {
+		t.Fatalf("the replaced secret: %d\n%s", resp.StatusCode, page)
+	}
+	assertNoSecretsLogged(t, f, append(secrets, "bob's password"))
 }
