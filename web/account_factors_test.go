@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/ratelimit"
 	"github.com/latchkeyid/latchkey/internal/testenv"
@@ -550,4 +552,53 @@ func TestAccountAddFactorStartLimit(t *testing.T) {
 		t.Fatalf("the replaced secret: %d\n%s", resp.StatusCode, page)
 	}
 	assertNoSecretsLogged(t, f, append(secrets, "bob's password"))
+}
+
+// TestAccountAddPasskeyModelNotAllowed: mfa.webauthn.allowedAAGUIDs
+// applies on the account page as at sign-in: another model is refused
+// (authenticator_not_allowed) and nothing is stored; a listed one is
+// added.
+func TestAccountAddPasskeyModelNotAllowed(t *testing.T) {
+	allowed := [16]byte{0xee, 0x88, 0x28, 0x79}
+	mp := testenv.StartMailpit(t)
+	f := newFixtureOn(t, backends{localhost: true, webauthn: true, options: func(o *broker.Options) {
+		withAccounts(t, mp, o.Store.(storage.Durable))(o)
+		u, _ := url.Parse(o.Issuer)
+		wf, err := webauthn.New(webauthn.Options{RPID: u.Hostname(), Origins: []string{o.Issuer}, Clock: o.Clock,
+			AllowedAAGUIDs: []string{uuid.UUID(allowed).String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.MFA.Factors[mfa.TypeWebAuthn] = wf
+	}})
+	f.addUser(storage.User{Username: "alice", Email: "alice@example.com"}, "correct horse")
+	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
+	b := f.browser()
+	f.signedIn(t, b, f.rp("app", "app-secret", "https://app.example/cb", "openid"), "alice", "correct horse")
+	_, page := b.get(f.issuer + "/account")
+	csrf := field(t, csrfFieldRe, page)
+	add := func(a *webauthntest.Authenticator) (*http.Response, string) {
+		t.Helper()
+		resp, page := b.post(f.issuer+"/account/factors/webauthn", url.Values{"csrf": {csrf}})
+		answer, err := a.Create(ceremonyOptions(t, resp, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.post(f.issuer+"/account/factors/webauthn/finish", url.Values{"csrf": {csrf}, "label": {"Key"}, "response": {answer}})
+	}
+	resp, page := add(webauthntest.New(f.issuer)) // another model
+	if resp.StatusCode != 400 || !contains(page, msgRefused) {
+		t.Fatalf("model not allowed: %d\n%s", resp.StatusCode, page)
+	}
+	if e := lastEvent(t, f, "mfa.enrollment.failed"); e.Data["reason"] != "authenticator_not_allowed" || e.Data["via"] != "account" {
+		t.Fatalf("mfa.enrollment.failed %+v", e.Data)
+	}
+	if got := factorsOf(t, f, "u-alice"); len(got) != 0 {
+		t.Fatalf("stored %v", got)
+	}
+	listed := webauthntest.New(f.issuer)
+	listed.AAGUID = allowed
+	if resp, page = add(listed); resp.StatusCode != 200 || !contains(page, "webauthn · Key") {
+		t.Fatalf("listed model: %d\n%s", resp.StatusCode, page)
+	}
 }
