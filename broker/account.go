@@ -463,6 +463,9 @@ type ProfileView struct {
 	RecoveryCodes []string
 	// FreshAuthMinutes is FreshAuthWindow in minutes, for the forms.
 	FreshAuthMinutes int
+	// CanAddTOTP and CanAddWebAuthn offer adding an authenticator app or
+	// a security key or passkey (broker/account_factors.go).
+	CanAddTOTP, CanAddWebAuthn bool
 }
 
 // accountCSRF binds the account forms to the session cookie.
@@ -483,6 +486,7 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
+	b.offerFactors(&view) // account_factors.go
 	if err := b.loadAccountLists(ctx, &view, sess); err != nil {
 		return ProfileView{}, storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}

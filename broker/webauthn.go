@@ -294,20 +294,26 @@ func (b *Broker) webauthnRegistration(ctx context.Context, f *mfawebauthn.Factor
 		return WebAuthnView{}, err
 	}
 	if label == "" {
-		n := 1
-		for _, c := range creds {
-			if c.Type == mfa.TypeWebAuthn {
-				n++
-			}
-		}
-		label = "Passkey"
-		if n > 1 {
-			label = "Passkey " + strconv.Itoa(n)
-		}
+		label = suggestedPasskeyLabel(creds)
 	}
 	v := b.webauthnView(req, client, binding, c.Options)
 	v.Label, v.Account = label, accountNames(user).Name
 	return v, nil
+}
+
+// suggestedPasskeyLabel names a new authenticator of a user with creds:
+// "Passkey", then "Passkey 2", ...
+func suggestedPasskeyLabel(creds []mfa.Credential) string {
+	n := 1
+	for _, c := range creds {
+		if c.Type == mfa.TypeWebAuthn {
+			n++
+		}
+	}
+	if n > 1 {
+		return "Passkey " + strconv.Itoa(n)
+	}
+	return "Passkey"
 }
 
 // cleanLabel trims a user's name for an authenticator: 1 to

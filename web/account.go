@@ -37,9 +37,11 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	}
 	var p accountPages
 	var err error
-	if p.account, err = parse("account.html"); err != nil {
+	t, err := s.parseTemplates("templates/layout.html", "templates/account_factor_add.html", "templates/account.html")
+	if err != nil {
 		return err
 	}
+	p.account = t.Lookup("account.html")
 	if p.forgot, err = parse("account_forgot.html"); err != nil {
 		return err
 	}
@@ -51,6 +53,9 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPost(s.accountPassword))
 	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountPost(s.accountEmail))
 	s.registerAccountManage(mux)
+	if err := s.registerAccountFactors(mux); err != nil { // account_factors.go
+		return err
+	}
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.emailLinkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)

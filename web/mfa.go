@@ -20,8 +20,8 @@ type mfaPages struct {
 // registerMFA adds the second-factor pages: /mfa (challenge), /mfa/enroll
 // (TOTP enrollment) and /mfa/continue (after the recovery codes).
 func (s *Server) registerMFA(mux *http.ServeMux) error {
-	parse := func(name string) (*template.Template, error) {
-		t, err := s.parseTemplates("templates/layout.html", "templates/"+name)
+	parse := func(name string, partials ...string) (*template.Template, error) {
+		t, err := s.parseTemplates(append(append([]string{"templates/layout.html"}, partials...), "templates/"+name)...)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +32,7 @@ func (s *Server) registerMFA(mux *http.ServeMux) error {
 	if p.challenge, err = parse("mfa_challenge.html"); err != nil {
 		return err
 	}
-	if p.enroll, err = parse("mfa_enroll.html"); err != nil {
+	if p.enroll, err = parse("mfa_enroll.html", "templates/totp_secret.html"); err != nil {
 		return err
 	}
 	if p.codes, err = parse("mfa_recovery_codes.html"); err != nil {

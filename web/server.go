@@ -81,6 +81,7 @@ type Server struct {
 	outage       outageState
 	ips          clientip.Resolver
 	handler      http.Handler
+	factorPages  *accountFactorPages
 }
 
 // New builds the handler.

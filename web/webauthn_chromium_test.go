@@ -73,6 +73,27 @@ func (rp *webauthnRP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// newWebAuthnRP serves a webauthnRP for f on 127.0.0.1, registered as
+// the client "web"; authURL starts a sign-in with state (and acr_values
+// acr when set).
+func newWebAuthnRP(t *testing.T, f *fixture) (*webauthnRP, *httptest.Server, func(state, acr string) string) {
+	t.Helper()
+	rp := &webauthnRP{f: f, verifiers: map[string]string{}, logins: map[string][2]any{}}
+	srv := httptest.NewServer(rp)
+	t.Cleanup(srv.Close)
+	f.addClient(storage.Client{ID: "web", Name: "Example app", RedirectURIs: []string{srv.URL + "/cb"}}, "web-secret")
+	rp.conf = f.rp("web", "web-secret", srv.URL+"/cb", "openid")
+	return rp, srv, func(state, acr string) string {
+		v := oauth2.GenerateVerifier()
+		rp.verifiers[state] = v
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(v)}
+		if acr != "" {
+			opts = append(opts, oauth2.SetAuthURLParam("acr_values", acr))
+		}
+		return rp.conf.AuthCodeURL(state, opts...)
+	}
+}
+
 // TestWebAuthnInChromium: the WebAuthn pages in a real browser with the
 // DevTools virtual authenticators, Latchkey on http://localhost (RP ID
 // localhost): register a passkey after a password login, sign out, sign
@@ -83,20 +104,7 @@ func TestWebAuthnInChromium(t *testing.T) {
 	chromium := testenv.Program(t, "chromium")
 	node := ensureNodePackage(t, chromiumDir)
 	f := newWebAuthnFixture(t)
-	rp := &webauthnRP{f: f, verifiers: map[string]string{}, logins: map[string][2]any{}}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	f.addClient(storage.Client{ID: "web", Name: "Example app", RedirectURIs: []string{srv.URL + "/cb"}}, "web-secret")
-	rp.conf = f.rp("web", "web-secret", srv.URL+"/cb", "openid")
-	authURL := func(state, acr string) string {
-		v := oauth2.GenerateVerifier()
-		rp.verifiers[state] = v
-		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(v)}
-		if acr != "" {
-			opts = append(opts, oauth2.SetAuthURLParam("acr_values", acr))
-		}
-		return rp.conf.AuthCodeURL(state, opts...)
-	}
+	rp, srv, authURL := newWebAuthnRP(t, f)
 	shots := artifactsDir(t, "webauthn")
 	in := map[string]string{
 		"issuer": f.issuer, "username": "alice", "password": "correct horse",

@@ -4,7 +4,7 @@
 // flow, close the browser, and print {"urls": [...], "consoleErrors": [...],
 // ...} as JSON; on failure the same with "error", and exit status 1.
 import { chromium } from 'playwright-core';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,4 +48,29 @@ export async function runFlow(flow, init = { urls: [], consoleErrors: [] }, opti
     process.exit(1);
   }
   process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+// screenshotter makes dir and returns shot(name): a full-page screenshot
+// of page saved as dir/name.png and listed in out.shots.
+export async function screenshotter(page, dir, out) {
+  await mkdir(dir, { recursive: true });
+  return async (name) => {
+    const file = join(dir, name + '.png');
+    await page.screenshot({ path: file, fullPage: true });
+    out.shots.push(file);
+  };
+}
+
+// passkeyAuthenticator turns on the DevTools Protocol's WebAuthn domain for
+// page and adds a virtual platform authenticator that holds passkeys
+// (resident keys, user verification, automatic presence). It returns the
+// CDP session and the authenticator ({authenticatorId}).
+export async function passkeyAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const authenticator = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return { cdp, authenticator };
 }

@@ -8,25 +8,13 @@
 //   {issuer, username, password, registerURL, passkeyURL, autofillURL, enrollKeyURL,
 //    secondFactorURL, callbackPrefix, resetURL, screenshots}
 // and prints {"steps": [...], "consoleErrors": [...], "shots": [...]}.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { runFlow } from './browser.mjs';
+import { passkeyAuthenticator, runFlow, screenshotter } from './browser.mjs';
 
 const T = { timeout: 15000 };
 await runFlow(async (page, cfg, out, context) => {
-  await mkdir(cfg.screenshots, { recursive: true });
-  const shot = async (name) => {
-    const file = join(cfg.screenshots, name + '.png');
-    await page.screenshot({ path: file, fullPage: true });
-    out.shots.push(file);
-  };
+  const shot = await screenshotter(page, cfg.screenshots, out);
   const step = (name) => out.steps.push({ name, url: page.url() });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const passkey = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
-      isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  const { cdp, authenticator: passkey } = await passkeyAuthenticator(context, page);
   const toCallback = () => page.waitForURL((u) => u.href.startsWith(cfg.callbackPrefix), T);
 
   const passwordLogin = async (shotName) => {
