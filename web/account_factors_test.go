@@ -168,7 +168,7 @@ func accountAddTOTP(t *testing.T, be backends) {
 	// The right code: stored with its name; recovery codes, shown once.
 	resp, page = b.post(f.issuer+"/account/factors/totp/confirm", url.Values{"csrf": {csrf}, "code": {right}, "label": {" Phone "}})
 	codes := recoveryRe.FindAllStringSubmatch(page, -1)
-	if resp.StatusCode != 200 || !contains(page, msgAddCodes) || len(codes) == 0 || !contains(page, "totp · Phone") {
+	if resp.StatusCode != 200 || !contains(page, msgAddCodes) || len(codes) == 0 || !contains(page, "Authenticator app · Phone") {
 		t.Fatalf("right code: %d\n%s", resp.StatusCode, page)
 	}
 	got := factorsOf(t, f, "u-bob")
@@ -223,7 +223,7 @@ func accountAddTOTP(t *testing.T, be backends) {
 		t.Fatalf("second begin: %d\n%s", resp.StatusCode, page)
 	}
 	resp, page = b.post(f.issuer+"/account/factors/totp/confirm", url.Values{"csrf": {csrf}, "code": {f.oathtool(secret2)}, "label": {""}})
-	if resp.StatusCode != 200 || !contains(page, "The authenticator app is added.") || recoveryRe.MatchString(page) || !contains(page, "totp · authenticator app") {
+	if resp.StatusCode != 200 || !contains(page, "The authenticator app is added.") || recoveryRe.MatchString(page) || !contains(page, "Authenticator app · authenticator app") {
 		t.Fatalf("second app: %d\n%s", resp.StatusCode, page)
 	}
 	if got := factorsOf(t, f, "u-bob"); len(got[mfa.TypeTOTP]) != 2 || len(got[mfa.TypeRecovery]) != 1 {
@@ -393,7 +393,7 @@ func accountAddPasskey(t *testing.T, be backends) {
 	answers = append(answers, answer)
 	resp, page = finish(b, csrf, "Laptop", answer)
 	codes := recoveryRe.FindAllStringSubmatch(page, -1)
-	if resp.StatusCode != 200 || !contains(page, msgAddCodes) || len(codes) == 0 || !contains(page, "webauthn · Laptop") {
+	if resp.StatusCode != 200 || !contains(page, msgAddCodes) || len(codes) == 0 || !contains(page, "Security key or passkey · Laptop") {
 		t.Fatalf("add: %d\n%s", resp.StatusCode, page)
 	}
 	assertHTMLHeaders(t, resp.Header)
@@ -435,7 +435,7 @@ func accountAddPasskey(t *testing.T, be backends) {
 	}
 	answers = append(answers, answer)
 	resp, page = finish(b, csrf, "YubiKey", answer)
-	if resp.StatusCode != 200 || !contains(page, "The security key or passkey is added.") || recoveryRe.MatchString(page) || !contains(page, "webauthn · YubiKey") {
+	if resp.StatusCode != 200 || !contains(page, "The security key or passkey is added.") || recoveryRe.MatchString(page) || !contains(page, "Security key or passkey · YubiKey") {
 		t.Fatalf("second key: %d\n%s", resp.StatusCode, page)
 	}
 	if creds, _ := f.db.ListMFACredentials(ctx, "u-bob"); len(creds) != 0 {
@@ -598,7 +598,7 @@ func TestAccountAddPasskeyModelNotAllowed(t *testing.T) {
 	}
 	listed := webauthntest.New(f.issuer)
 	listed.AAGUID = allowed
-	if resp, page = add(listed); resp.StatusCode != 200 || !contains(page, "webauthn · Key") {
+	if resp, page = add(listed); resp.StatusCode != 200 || !contains(page, "Security key or passkey · Key") {
 		t.Fatalf("listed model: %d\n%s", resp.StatusCode, page)
 	}
 }
