@@ -51,6 +51,8 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	mux.HandleFunc("POST "+broker.PathAccount+"/password", s.accountPost(s.accountPassword))
 	mux.HandleFunc("POST "+broker.PathAccount+"/email", s.accountPost(s.accountEmail))
 	s.registerAccountManage(mux)
+	s.registerAccountLink(mux)   // account_link.go
+	s.registerAccountSignIn(mux) // account_signin.go
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.emailLinkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
@@ -110,12 +112,19 @@ func first(form map[string][]string, k string) string {
 }
 
 func (s *Server) accountShow(w http.ResponseWriter, r *http.Request) {
-	view, _, perr := s.broker.AccountPage(r.Context(), s.readCookie(r, sessionCookie))
+	cookie := s.readCookie(r, sessionCookie)
+	view, _, perr := s.broker.AccountPage(r.Context(), cookie)
+	if perr != nil && perr.Status == http.StatusUnauthorized {
+		s.accountSignIn(w, r) // account_signin.go
+		return
+	}
 	if perr != nil {
 		s.renderError(w, r, perr)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()})
+	data := map[string]any{"Title": "Your account", "View": &view, "MinLength": s.broker.PasswordMinLength()}
+	s.accountFlash(r, cookie, &view, data) // account_link.go
+	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, data)
 }
 
 // accountPost serves a form of the account page: call gets the form and
