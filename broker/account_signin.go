@@ -41,7 +41,7 @@ func accountSignInKey(state string) string { return "account-signin:" + sha256He
 func (b *Broker) AccountClient() storage.Client {
 	yes := true
 	now := b.now()
-	return storage.Client{ID: AccountClientID, Name: "Your account", Public: true,
+	return storage.Client{ID: AccountClientID, Name: "Account console", Public: true,
 		RedirectURIs: []string{b.issuer + PathAccountCallback}, GrantTypes: []string{oauth2.GrantTypeAuthorizationCode}, ResponseTypes: []string{"code"},
 		TokenEndpointAuthMethod: "none", ApplicationType: "web", IDTokenSignedAlg: "RS256", RequirePKCE: &yes, FirstParty: &yes,
 		Audience: []string{b.issuer}, ConfigManaged: true, CreatedAt: now, UpdatedAt: now}
