@@ -274,7 +274,7 @@ func testAccountSignIn(t *testing.T, be backends) {
 
 	// The round trip: the login page, then the account page, signed in.
 	resp, page := b.get(f.issuer + "/account")
-	if resp.StatusCode != 200 || resp.Request.URL.Path != "/login" || !contains(page, "latchkey-account") && !contains(page, "Account console") {
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/login" || !contains(page, "to continue to <strong>Account console</strong>") {
 		t.Fatalf("want the login page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 	resp, page = b.submitLogin(hidden(t, page), "alice", alicePassword)
