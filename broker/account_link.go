@@ -190,6 +190,9 @@ func (b *Broker) accountLinkCallback(ctx context.Context, st upstreamState, stat
 	if sess.SID != acc.SID || sess.UserID != acc.UserID {
 		return linkNotRecognised(fmt.Errorf("account link of session %q at session %q", acc.SID, sess.SID))
 	}
+	if u, err := b.store.GetUser(ctx, acc.UserID); err != nil || u.Disabled {
+		return pageErr(403, "Account disabled", "Your account is disabled. Contact your administrator.", fmt.Errorf("account link: user %q disabled or gone (%v)", acc.UserID, err))
+	}
 	up, ok := b.fed.Connectors.Get(st.ConnectorID)
 	cc, isCallback := up.Connector.(providers.CallbackConnector)
 	if !ok || !isCallback {

@@ -38,12 +38,7 @@ func accountLinkFixture(t *testing.T, be backends) (*fixture, *providertest.Upst
 // postRaw posts a form without following the answer's redirect.
 func (b *browser) postRaw(u string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(b.raw, req)
+	return b.postWith(b.raw, u, form)
 }
 
 // accountCSRF opens the account page and returns its CSRF token.

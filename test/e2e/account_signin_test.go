@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,14 +20,7 @@ func TestAccountSignInThroughBinary(t *testing.T) {
 	mp := testenv.StartMailpit(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	extra := fmt.Sprintf(`notify:
-  email:
-    host: %s
-    port: %d
-    tls: none
-    from: "Latchkey <id@example.com>"
-`, mp.SMTPHost, mp.SMTPPort)
-	cfg := writeFile(t, dir, "l.yaml", sqliteConfig(dir, addr)+extra)
+	cfg := writeFile(t, dir, "l.yaml", sqliteConfig(dir, addr)+mailConfig(mp))
 	if r := latchkey(t, "", "migrate", "up", "--config", cfg); r.code != 0 {
 		t.Fatalf("migrate up: %d %s", r.code, r.stderr)
 	}
