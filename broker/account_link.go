@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/latchkeyid/latchkey/providers"
+	samlconn "github.com/latchkeyid/latchkey/providers/saml"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -23,8 +24,9 @@ import (
 // the connector verify the answer and links the identity to the session's
 // user: it signs no one in and leaves the session as it is. The outcome
 // is shown on the account page (a message kept for the session, then a
-// redirect to /account). Only redirect connectors (CallbackConnector)
-// are offered; SAML and password connectors (LDAP) are not.
+// redirect to /account). Redirect connectors (CallbackConnector) and
+// SAML connectors (startSAMLLogin, SAMLACS) are offered; password
+// connectors (LDAP) are not.
 
 // ReasonAccountLink is the reason of identity.linked for a link made on
 // the account page.
@@ -75,7 +77,9 @@ func (b *Broker) linkableConnectors(linked []AccountIdentity) []UpstreamView {
 	var out []UpstreamView
 	for _, up := range b.fed.Connectors.List() {
 		id := up.Connector.ID()
-		if _, ok := up.Connector.(providers.CallbackConnector); !ok {
+		_, isCallback := up.Connector.(providers.CallbackConnector)
+		_, isSAML := up.Connector.(samlconn.Capability)
+		if !isCallback && !isSAML {
 			continue
 		}
 		if slices.ContainsFunc(linked, func(i AccountIdentity) bool { return i.ConnectorID == id }) {
@@ -102,11 +106,6 @@ func (b *Broker) AccountLinkStart(ctx context.Context, cookie, binding, csrf, cu
 	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return Result{}, view, err
 	}
-	up, _ := b.fed.Connectors.Get(connectorID)
-	cc, ok := up.Connector.(providers.CallbackConnector)
-	if !ok {
-		return Result{}, view, errAccountLinkUnavailable
-	}
 	var res Result
 	if !validBinding(binding) {
 		if binding, err = b.randomToken(32); err != nil {
@@ -114,8 +113,19 @@ func (b *Broker) AccountLinkStart(ctx context.Context, cookie, binding, csrf, cu
 		}
 		res.Binding = binding
 	}
-	st := upstreamState{ConnectorID: connectorID, Account: &accountLinkBinding{SID: sess.SID, UserID: u.ID, BindingHash: sha256Hex(binding)}}
-	loginURL, upErr, err := b.startUpstreamLogin(ctx, cc, st, providers.LoginRequest{}, b.reqTTL)
+	acc := &accountLinkBinding{SID: sess.SID, UserID: u.ID, BindingHash: sha256Hex(binding)}
+	var upErr error
+	up, _ := b.fed.Connectors.Get(connectorID)
+	switch c := up.Connector.(type) {
+	case providers.CallbackConnector:
+		var loginURL string
+		loginURL, upErr, err = b.startUpstreamLogin(ctx, c, upstreamState{ConnectorID: connectorID, Account: acc}, providers.LoginRequest{}, b.reqTTL)
+		res.Redirect = &Redirect{URI: loginURL}
+	case samlconn.Capability:
+		res.Redirect, upErr, err = b.startSAMLLogin(ctx, c, samlState{Account: acc}, false, b.reqTTL)
+	default:
+		return Result{}, view, errAccountLinkUnavailable
+	}
 	switch {
 	case upErr != nil:
 		b.accountLinkAudit(ctx, "identity.link_failed", u.ID, connectorID, "", linkFailureReason(upErr), meta)
@@ -123,7 +133,6 @@ func (b *Broker) AccountLinkStart(ctx context.Context, cookie, binding, csrf, cu
 	case err != nil:
 		return Result{}, view, serverError(err)
 	}
-	res.Redirect = &Redirect{URI: loginURL}
 	return res, view, nil
 }
 
@@ -135,7 +144,7 @@ func accountLinkFailure(err error) *AccountLinkError {
 	switch {
 	case errors.As(err, &denied), errors.As(err, &upErr):
 		return &AccountLinkError{Status: 400, Message: msgAccountLinkCancelled}
-	case errors.Is(err, providers.ErrInvalidCallback):
+	case errors.Is(err, providers.ErrInvalidCallback), errors.As(err, new(*samlconn.ACSError)):
 		return &AccountLinkError{Status: 400, Message: msgAccountLinkFailed}
 	}
 	return &AccountLinkError{Status: 503, Message: msgAccountLinkUnreachable}
@@ -145,6 +154,7 @@ func linkFailureReason(err error) string {
 	var denied *providers.DeniedError
 	var upErr *providers.UpstreamError
 	var unavail *providers.UnavailableError
+	var refused *samlconn.ACSError
 	switch {
 	case errors.As(err, &denied):
 		return truncate("denied: "+denied.Reason, 200)
@@ -152,6 +162,8 @@ func linkFailureReason(err error) string {
 		return "upstream error " + truncate(upErr.Code, 64)
 	case errors.As(err, &unavail) || errors.Is(err, providers.ErrUpstreamUnavailable):
 		return "unavailable"
+	case errors.As(err, &refused):
+		return "saml " + string(refused.Reason)
 	case errors.Is(err, providers.ErrInvalidCallback):
 		return "invalid callback"
 	}
@@ -173,13 +185,25 @@ func linkNotRecognised(err error) Result {
 	return pageErr(400, "Link not recognised", "Linking was started in another browser or another session. Open your account page and start again.", err)
 }
 
-// accountLinkCallback finishes a link from the account page at the
-// connector's callback: the browser (binding cookie) and the SSO session
-// (cookie) must be the ones that started it; the connector verifies the
-// answer; the identity is linked to the session's user unless it is
-// another user's. The outcome goes to the account page.
+// accountLinkCallback finishes a link from the account page at a
+// callback connector's callback (UpstreamCallback).
 func (b *Broker) accountLinkCallback(ctx context.Context, st upstreamState, state string, query url.Values, binding, cookie string, meta RequestMeta) Result {
-	acc := st.Account
+	return b.accountLinkFinish(ctx, st.Account, st.ConnectorID, binding, cookie, meta, func() (providers.Identity, error) {
+		up, _ := b.fed.Connectors.Get(st.ConnectorID)
+		cc, ok := up.Connector.(providers.CallbackConnector)
+		if !ok {
+			return providers.Identity{}, errAccountLinkUnavailable
+		}
+		return upstreamIdentity(ctx, cc, st, state, query)
+	})
+}
+
+// accountLinkFinish finishes a link from the account page: the browser
+// (binding cookie) and the SSO session (cookie) must be the ones that
+// started it; verify lets the connector check its answer; the identity
+// is linked to the session's user unless it is another user's. The
+// outcome goes to the account page.
+func (b *Broker) accountLinkFinish(ctx context.Context, acc *accountLinkBinding, connectorID, binding, cookie string, meta RequestMeta, verify func() (providers.Identity, error)) Result {
 	if binding == "" || subtle.ConstantTimeCompare([]byte(sha256Hex(binding)), []byte(acc.BindingHash)) != 1 {
 		return linkNotRecognised(errors.New("account link: binding cookie mismatch"))
 	}
@@ -193,18 +217,17 @@ func (b *Broker) accountLinkCallback(ctx context.Context, st upstreamState, stat
 	if u, err := b.store.GetUser(ctx, acc.UserID); err != nil || u.Disabled {
 		return pageErr(403, "Account disabled", "Your account is disabled. Contact your administrator.", fmt.Errorf("account link: user %q disabled or gone (%v)", acc.UserID, err))
 	}
-	up, ok := b.fed.Connectors.Get(st.ConnectorID)
-	cc, isCallback := up.Connector.(providers.CallbackConnector)
-	if !ok || !isCallback {
-		return b.accountLinkDone(ctx, sess.SID, accountFlash{Error: msgAccountLinkUnavailable})
-	}
-	ident, err := upstreamIdentity(ctx, cc, st, state, query)
-	if err != nil {
-		b.log.WarnContext(ctx, "account link: upstream sign-in failed", slog.String("connector_id", st.ConnectorID), slog.Any("error", err))
-		b.accountLinkAudit(ctx, "identity.link_failed", acc.UserID, st.ConnectorID, "", linkFailureReason(err), meta)
+	ident, err := verify()
+	var refused *AccountLinkError
+	switch {
+	case errors.As(err, &refused):
+		return b.accountLinkDone(ctx, sess.SID, accountFlash{Error: refused.Message})
+	case err != nil:
+		b.log.WarnContext(ctx, "account link: upstream sign-in failed", slog.String("connector_id", connectorID), slog.Any("error", err))
+		b.accountLinkAudit(ctx, "identity.link_failed", acc.UserID, connectorID, "", linkFailureReason(err), meta)
 		return b.accountLinkDone(ctx, sess.SID, accountFlash{Error: accountLinkFailure(err).Message})
 	}
-	flash, err := b.linkToUser(ctx, acc.UserID, st.ConnectorID, ident, meta)
+	flash, err := b.linkToUser(ctx, acc.UserID, connectorID, ident, meta)
 	if err != nil {
 		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", fmt.Errorf("account link: %w", err))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/internal/testenv"
 	"github.com/latchkeyid/latchkey/providers/providertest"
+	"github.com/latchkeyid/latchkey/providers/saml/samltest"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 )
@@ -322,4 +323,49 @@ func testAccountSignIn(t *testing.T, be backends) {
 		assertErrorPage(t, resp, page, 401, "Not signed in", "Your session has ended. Open your account page to sign in again.")
 	}
 	assertNoSecretsLogged(t, f, []string{alicePassword})
+}
+
+// TestAccountLinkSAML: a saml connector is offered on /account too; its
+// "Link" sends an AuthnRequest to the IdP, and the response posted to
+// the ACS links the identity to the signed-in user (the account page
+// sign-in, with the password, is the way in here). A response that does
+// not verify links nothing.
+func TestAccountLinkSAML(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	e := newSAMLEnv(t, backends{options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }}, nil)
+	f := e.f
+	f.addUser(aliceRecord, alicePassword)
+	if err := f.broker.EnsureAccountClient(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser()
+	resp, page := b.get(f.issuer + "/account")
+	resp, page = b.submitLogin(hidden(t, page), "alice", alicePassword)
+	if resp.Request.URL.Path != "/account" || !contains(page, `name="connector" value="corp">`) {
+		t.Fatalf("want the account page offering corp, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	csrf := field(t, csrfFieldRe, page)
+	link := func(opts samltest.RespOpts) (*http.Response, string) {
+		t.Helper()
+		relay, reqID := samlAuthnRequest(t, b.startLink(url.Values{"csrf": {csrf}, "connector": {"corp"}}))
+		e.idp.RequestID, e.idp.Now = reqID, f.clock.Now()
+		return b.post(f.issuer+"/saml/corp/acs", url.Values{"SAMLResponse": {b64(e.idp.ResponseXML(t, opts))}, "RelayState": {relay}})
+	}
+	resp, page = link(samltest.RespOpts{Signer: &e.other})
+	assertAccountResult(t, resp, page, "The service's answer could not be verified, so nothing was linked. Try again in a moment.")
+	if es := f.events(t, "identity.link_failed"); len(es) != 1 || !strings.HasPrefix(es[0].Data["reason"].(string), "saml ") {
+		t.Fatalf("identity.link_failed: %+v", es)
+	}
+	resp, page = link(samltest.RespOpts{AssertionID: "id-assertion-link"})
+	assertAccountResult(t, resp, page, "The service is linked to your account. You can sign in with it from now on.")
+	ids, _ := f.db.ListUserIdentities(t.Context(), "u-alice")
+	if len(ids) != 1 || ids[0].ConnectorID != "corp" || ids[0].Subject == "" {
+		t.Fatalf("identities %+v", ids)
+	}
+	if es := linkedEvents(t, f, "u-alice", broker.ReasonAccountLink); len(es) != 1 || es[0].ConnectorID != "corp" {
+		t.Fatalf("identity.linked: %+v", es)
+	}
+	if es := f.events(t, "user.login.succeeded"); len(es) != 1 { // the account page sign-in only
+		t.Fatalf("%d user.login.succeeded events, want 1", len(es))
+	}
 }
