@@ -14,6 +14,7 @@ import (
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/mfa/policy"
 	"github.com/latchkeyid/latchkey/providers/providertest"
 	"github.com/latchkeyid/latchkey/providers/saml/samltest"
 	"github.com/latchkeyid/latchkey/session"
@@ -367,5 +368,30 @@ func TestAccountLinkSAML(t *testing.T) {
 	}
 	if es := f.events(t, "user.login.succeeded"); len(es) != 1 { // the account page sign-in only
 		t.Fatalf("%d user.login.succeeded events, want 1", len(es))
+	}
+}
+
+// TestAccountSignInMFAPolicy: the account page's sign-in is an ordinary
+// sign-in: an MFA policy that requires a second factor of the account
+// client sends a user without one to enrollment, not to /account.
+func TestAccountSignInMFAPolicy(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	f := newFixtureOn(t, backends{options: func(o *broker.Options) {
+		withAccounts(t, mp, o.Store.(storage.Durable))(o)
+		p, err := policy.New(policy.Config{Clients: map[string]policy.Rule{broker.AccountClientID: {Mode: policy.Required}}}, o.MFA.Factors.Types(), o.Clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.MFA.Policy = p
+	}})
+	f.addUser(aliceRecord, alicePassword)
+	if err := f.broker.EnsureAccountClient(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser()
+	_, page := b.get(f.issuer + "/account")
+	resp, page := b.submitLogin(hidden(t, page), "alice", alicePassword)
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/mfa/enroll" {
+		t.Fatalf("want the enrollment page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 }
