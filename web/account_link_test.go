@@ -395,3 +395,37 @@ func TestAccountSignInMFAPolicy(t *testing.T) {
 		t.Fatalf("want the enrollment page, got %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 }
+
+// TestAccountLinkInChromium: in a real browser, with Latchkey on
+// localhost and the upstream on 127.0.0.1 (two sites), /account signs in
+// and links Sign in with Apple, whose answer is a cross-site form_post
+// (no SameSite=Lax cookies): the binding and session cookies arrive on
+// the same-site GET that resumes it.
+func TestAccountLinkInChromium(t *testing.T) {
+	chromium := testenv.Program(t, "chromium")
+	node := ensureNodePackage(t, chromiumDir)
+	mp := testenv.StartMailpit(t)
+	f, _ := appleFixture(t, backends{localhost: true, options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }})
+	f.addUser(aliceRecord, alicePassword)
+	if err := f.broker.EnsureAccountClient(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		URLs          []string `json:"urls"`
+		SignedIn      string   `json:"signedIn"`
+		Linked        string   `json:"linked"`
+		ConsoleErrors []string `json:"consoleErrors"`
+	}
+	runChromium(t, chromium, node, "account-link-flow.mjs", map[string]any{
+		"accountURL": f.issuer + "/account", "username": "alice", "password": alicePassword,
+	}, &res)
+	if !strings.Contains(res.SignedIn, "Signed in as alice") || res.Linked != "The service is linked to your account. You can sign in with it from now on." {
+		t.Fatalf("signed in %q, linked %q; at %v", res.SignedIn, res.Linked, res.URLs)
+	}
+	if i, err := f.db.GetIdentity(t.Context(), "apple", appleSubject); err != nil || i.UserID != "u-alice" {
+		t.Fatalf("identity %+v %v", i, err)
+	}
+	if len(res.ConsoleErrors) > 0 {
+		t.Errorf("console errors: %q", res.ConsoleErrors)
+	}
+}
