@@ -459,6 +459,8 @@ type ProfileView struct {
 	Factors    []AccountFactor
 	Apps       []AccountApp
 	Events     []AccountEvent
+	// Linkable are the connectors the user may link (account_link.go).
+	Linkable []UpstreamView
 	// RecoveryCodes are new recovery codes, shown once.
 	RecoveryCodes []string
 	// FreshAuthMinutes is FreshAuthWindow in minutes, for the forms.
@@ -478,11 +480,11 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	}
 	sess, err := b.sessions.Get(ctx, cookie)
 	if err != nil {
-		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Sign in through your application first, then open this page again.", Err: err}
+		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
 	}
 	u, err := b.acct.Users.GetUser(ctx, sess.UserID)
 	if err != nil || u.Disabled {
-		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Sign in through your application first, then open this page again.", Err: err}
+		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
 	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}

@@ -150,6 +150,7 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 		for _, i := range ids {
 			view.Identities = append(view.Identities, AccountIdentity{ConnectorID: i.ConnectorID, Email: i.Email, LastLoginAt: i.LastLoginAt})
 		}
+		view.Linkable = b.linkableConnectors(view.Identities) // account_link.go
 		creds, err := tx.ListMFACredentials(ctx, sess.UserID)
 		if err != nil {
 			return fmt.Errorf("list second factors: %w", err)
@@ -198,7 +199,7 @@ func (b *Broker) accountAction(ctx context.Context, cookie, csrf string) (Profil
 	}
 	sess, err := b.sessions.Get(ctx, cookie)
 	if err != nil {
-		return ProfileView{}, session.Session{}, u, pageError{&PageError{Status: 401, Title: "Not signed in", Message: "Sign in through your application first, then open this page again.", Err: err}}
+		return ProfileView{}, session.Session{}, u, pageError{&PageError{Status: 401, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}}
 	}
 	return view, sess, u, nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/providers"
@@ -67,6 +68,9 @@ type upstreamState struct {
 	Nonce       string `json:"nonce"`
 	Verifier    string `json:"verifier"`
 	CallbackURL string `json:"callback_url"`
+	// Account is set, and RequestID empty, for a link started on the
+	// account page (account_link.go).
+	Account *accountLinkBinding `json:"account,omitempty"`
 }
 
 func upstreamStateKey(state string) string { return "upstream-state:" + sha256Hex(state) }
@@ -190,40 +194,54 @@ func (b *Broker) beginUpstream(ctx context.Context, req *AuthRequest, client sto
 	if !ok || !isCallback || !connectorAllowed(client, req, connectorID) {
 		return pageErr(400, "Not available", "This sign-in method is not available for this application.", fmt.Errorf("connector %q unknown or not allowed", connectorID))
 	}
-	state, err1 := b.randomToken(32)
-	nonce, err2 := b.randomToken(32)
-	verifier, err3 := b.randomToken(32)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	ttl := req.CreatedAt.Add(b.reqTTL).Sub(b.now())
+	if ttl <= 0 {
+		return Result{Page: expiredPage(errRequestExpired)}
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	st := upstreamState{RequestID: req.ID, ConnectorID: connectorID, Nonce: nonce, Verifier: verifier, CallbackURL: b.CallbackURL(connectorID)}
-	lr := providers.LoginRequest{
-		CallbackURL: st.CallbackURL, State: state, Nonce: nonce,
-		CodeChallenge: base64.RawURLEncoding.EncodeToString(sum[:]), LoginHint: req.LoginHint,
-	}
+	lr := providers.LoginRequest{LoginHint: req.LoginHint}
 	switch {
 	case slices.Contains(req.Prompt, oauth2.PromptLogin):
 		lr.Prompt = oauth2.PromptLogin
 	case slices.Contains(req.Prompt, oauth2.PromptSelectAccount):
 		lr.Prompt = oauth2.PromptSelectAccount
 	}
-	loginURL, err := cc.LoginURL(ctx, lr)
-	if err != nil {
-		return b.upstreamFailed(ctx, req, client, up, err, meta)
+	loginURL, upErr, err := b.startUpstreamLogin(ctx, cc, upstreamState{RequestID: req.ID, ConnectorID: connectorID}, lr, ttl)
+	switch {
+	case upErr != nil:
+		return b.upstreamFailed(ctx, req, client, up, upErr, meta)
+	case err != nil:
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
 	}
-	ttl := req.CreatedAt.Add(b.reqTTL).Sub(b.now())
-	if ttl <= 0 {
-		return Result{Page: expiredPage(errRequestExpired)}
+	return Result{Redirect: &Redirect{URI: loginURL}}
+}
+
+// startUpstreamLogin is the start of every login at a callback
+// connector (a sign-in, or a link from the account page): a fresh state,
+// nonce and PKCE verifier; the connector's login URL for lr; and st,
+// completed with them, stored under the state's hash for ttl. upErr is
+// the connector's own failure (for upstreamFailed), err ours.
+func (b *Broker) startUpstreamLogin(ctx context.Context, cc providers.CallbackConnector, st upstreamState, lr providers.LoginRequest, ttl time.Duration) (loginURL string, upErr, err error) {
+	state, err1 := b.randomToken(32)
+	nonce, err2 := b.randomToken(32)
+	verifier, err3 := b.randomToken(32)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return "", nil, err
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	st.Nonce, st.Verifier, st.CallbackURL = nonce, verifier, b.CallbackURL(st.ConnectorID)
+	lr.CallbackURL, lr.State, lr.Nonce = st.CallbackURL, state, nonce
+	lr.CodeChallenge = base64.RawURLEncoding.EncodeToString(sum[:])
+	if loginURL, upErr = cc.LoginURL(ctx, lr); upErr != nil {
+		return "", upErr, nil
 	}
 	data, err := json.Marshal(st)
 	if err == nil {
 		err = b.eph.Put(ctx, upstreamStateKey(state), data, ttl)
 	}
 	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", fmt.Errorf("store upstream state: %w", err))
+		return "", nil, fmt.Errorf("store upstream state: %w", err)
 	}
-	return Result{Redirect: &Redirect{URI: loginURL}}
+	return loginURL, nil, nil
 }
 
 // maxPostedCallback bounds what a form_post callback may store.
@@ -252,31 +270,12 @@ func (b *Broker) StoreUpstreamPost(ctx context.Context, connectorID string, form
 // answer, links the identity to a user, signs the browser in and returns
 // to the dispatcher.
 func (b *Broker) UpstreamCallback(ctx context.Context, connectorID, binding string, query url.Values, bs BrowserSessions, meta RequestMeta) Result {
-	state := query.Get("state")
-	if state == "" || len(state) > 512 {
-		return pageErr(400, "Sign-in failed", "The identity provider's answer is missing its state. Go back to the application and start again.", errors.New("callback without state"))
+	st, state, query, perr := b.takeUpstreamState(ctx, connectorID, query)
+	if perr != nil {
+		return Result{Page: perr}
 	}
-	if len(query) == 1 { // a form_post answer, re-read on our own origin
-		if posted, err := b.eph.Take(ctx, upstreamPostKey(state)); err == nil {
-			if q, err := url.ParseQuery(string(posted)); err == nil {
-				query = q
-			}
-		}
-	}
-	raw, err := b.eph.Take(ctx, upstreamStateKey(state))
-	if errors.Is(err, storage.ErrNotFound) {
-		return Result{Page: expiredPage(errors.New("unknown or replayed upstream state"))}
-	}
-	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
-	}
-	var st upstreamState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
-	}
-	if st.ConnectorID != connectorID {
-		return pageErr(400, "Sign-in failed", "The identity provider's answer arrived at the wrong address. Go back to the application and start again.",
-			fmt.Errorf("state of connector %q at the callback of %q", st.ConnectorID, connectorID))
+	if st.Account != nil { // a link from the account page (account_link.go)
+		return b.accountLinkCallback(ctx, st, state, query, binding, bs.Active, meta)
 	}
 	req, client, perr := b.requestPage(ctx, st.RequestID, binding)
 	if perr != nil {
@@ -287,16 +286,59 @@ func (b *Broker) UpstreamCallback(ctx context.Context, connectorID, binding stri
 	if !ok || !isCallback || !connectorAllowed(client, req, connectorID) {
 		return pageErr(400, "Not available", "This sign-in method is not available for this application.", fmt.Errorf("connector %q unknown or not allowed", connectorID))
 	}
+	ident, err := upstreamIdentity(ctx, cc, st, state, query)
+	if err != nil {
+		return b.upstreamFailed(ctx, req, client, up, err, meta)
+	}
+	return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta, linkModeFor(req))
+}
+
+// takeUpstreamState reads a callback's state at /callback/{connectorID}:
+// a form_post answer stored under it replaces query, and the login in
+// flight is taken (single use) and must be this connector's.
+func (b *Broker) takeUpstreamState(ctx context.Context, connectorID string, query url.Values) (upstreamState, string, url.Values, *PageError) {
+	state := query.Get("state")
+	if state == "" || len(state) > 512 {
+		return upstreamState{}, "", nil, &PageError{Status: 400, Title: "Sign-in failed", Message: "The identity provider's answer is missing its state. Go back to the application and start again.", Err: errors.New("callback without state")}
+	}
+	if len(query) == 1 { // a form_post answer, re-read on our own origin
+		if posted, err := b.eph.Take(ctx, upstreamPostKey(state)); err == nil {
+			if q, err := url.ParseQuery(string(posted)); err == nil {
+				query = q
+			}
+		}
+	}
+	raw, err := b.eph.Take(ctx, upstreamStateKey(state))
+	if errors.Is(err, storage.ErrNotFound) {
+		return upstreamState{}, "", nil, expiredPage(errors.New("unknown or replayed upstream state"))
+	}
+	if err != nil {
+		return upstreamState{}, "", nil, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
+	}
+	var st upstreamState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return upstreamState{}, "", nil, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
+	}
+	if st.ConnectorID != connectorID {
+		return upstreamState{}, "", nil, &PageError{Status: 400, Title: "Sign-in failed", Message: "The identity provider's answer arrived at the wrong address. Go back to the application and start again.",
+			Err: fmt.Errorf("state of connector %q at the callback of %q", st.ConnectorID, connectorID)}
+	}
+	return st, state, query, nil
+}
+
+// upstreamIdentity lets the connector verify its answer against the
+// login's secrets; the identity's AMR includes "fed".
+func upstreamIdentity(ctx context.Context, cc providers.CallbackConnector, st upstreamState, state string, query url.Values) (providers.Identity, error) {
 	ident, err := cc.HandleCallback(ctx, providers.CallbackRequest{
 		CallbackURL: st.CallbackURL, Query: query, State: state, Nonce: st.Nonce, CodeVerifier: st.Verifier,
 	})
 	if err != nil {
-		return b.upstreamFailed(ctx, req, client, up, err, meta)
+		return providers.Identity{}, err
 	}
 	if !slices.Contains(ident.AMR, AMRFederated) {
 		ident.AMR = append([]string{AMRFederated}, ident.AMR...)
 	}
-	return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta, linkModeFor(req))
+	return ident, nil
 }
 
 // upstreamSignedIn finishes a login through an upstream connector

@@ -65,6 +65,9 @@ type samlState struct {
 	RequestID      string `json:"request_id"`
 	ConnectorID    string `json:"connector_id"`
 	AuthnRequestID string `json:"authn_request_id"`
+	// Account is set, and RequestID empty, for a link started on the
+	// account page (account_link.go).
+	Account *accountLinkBinding `json:"account,omitempty"`
 }
 
 // samlPost is a response posted to the ACS, kept until the same-site GET.
@@ -117,29 +120,46 @@ var samlUnknown = &PageError{Status: http.StatusNotFound, Title: "Not available"
 // beginSAML sends the browser to the IdP with an AuthnRequest whose
 // RelayState finds this auth request again (and nothing else).
 func (b *Broker) beginSAML(ctx context.Context, req *AuthRequest, client storage.Client, up Upstream, sc samlconn.Capability, meta RequestMeta) Result {
-	relay, err := b.randomToken(32)
-	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
-	}
-	login, err := sc.StartLogin(ctx, samlconn.LoginRequest{RelayState: relay, ForceAuthn: slices.Contains(req.Prompt, oauth2.PromptLogin)})
-	if err != nil {
-		return b.upstreamFailed(ctx, req, client, up, err, meta)
-	}
 	ttl := req.CreatedAt.Add(b.reqTTL).Sub(b.now())
 	if ttl <= 0 {
 		return Result{Page: expiredPage(errRequestExpired)}
 	}
-	data, err := json.Marshal(samlState{RequestID: req.ID, ConnectorID: sc.ID(), AuthnRequestID: login.RequestID})
+	next, upErr, err := b.startSAMLLogin(ctx, sc, samlState{RequestID: req.ID}, slices.Contains(req.Prompt, oauth2.PromptLogin), ttl)
+	switch {
+	case upErr != nil:
+		return b.upstreamFailed(ctx, req, client, up, upErr, meta)
+	case err != nil:
+		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", err)
+	}
+	return Result{Redirect: next}
+}
+
+// startSAMLLogin is the start of every SAML login (a sign-in, or a link
+// from the account page): an AuthnRequest with a fresh random
+// RelayState, and st (completed with the connector and the request's ID)
+// stored under the RelayState's hash for ttl. upErr is the connector's
+// own failure, err ours.
+func (b *Broker) startSAMLLogin(ctx context.Context, sc samlconn.Capability, st samlState, forceAuthn bool, ttl time.Duration) (next *Redirect, upErr, err error) {
+	relay, err := b.randomToken(32)
+	if err != nil {
+		return nil, nil, err
+	}
+	login, upErr := sc.StartLogin(ctx, samlconn.LoginRequest{RelayState: relay, ForceAuthn: forceAuthn})
+	if upErr != nil {
+		return nil, upErr, nil
+	}
+	st.ConnectorID, st.AuthnRequestID = sc.ID(), login.RequestID
+	data, err := json.Marshal(st)
 	if err == nil {
 		err = b.eph.Put(ctx, samlRelayKey(relay), data, ttl)
 	}
 	if err != nil {
-		return pageErr(500, "Server error", "Something went wrong on our side. Please try again.", fmt.Errorf("store SAML login: %w", err))
+		return nil, nil, fmt.Errorf("store SAML login: %w", err)
 	}
 	if login.RedirectURL != "" {
-		return Result{Redirect: &Redirect{URI: login.RedirectURL}}
+		return &Redirect{URI: login.RedirectURL}, nil, nil
 	}
-	return Result{Redirect: &Redirect{URI: login.PostURL, Mode: oauth2.ResponseModeFormPost, Params: login.PostFields}}
+	return &Redirect{URI: login.PostURL, Mode: oauth2.ResponseModeFormPost, Params: login.PostFields}, nil, nil
 }
 
 // SAMLRefused audits a response refused before it could be read (an
@@ -233,6 +253,13 @@ func (b *Broker) SAMLACS(ctx context.Context, connectorID, binding, resume strin
 		b.auditSAMLFailure(ctx, connectorID, "", "saml relay_state of another connector", meta)
 		return pageErr(400, "Sign-in failed", "The identity provider's answer arrived at the wrong address. Go back to the application and start again.",
 			fmt.Errorf("SAML login of connector %q at the ACS of %q", st.ConnectorID, connectorID))
+	}
+	if st.Account != nil { // a link from the account page (account_link.go)
+		return b.accountLinkFinish(ctx, st.Account, connectorID, binding, bs.Active, meta, func() (providers.Identity, error) {
+			res, err := sc.HandleACS(ctx, samlconn.ACSRequest{SAMLResponse: post.SAMLResponse, RelayState: post.RelayState,
+				ExpectedRelayState: post.RelayState, RequestIDs: []string{st.AuthnRequestID}})
+			return res.Identity, err
+		})
 	}
 	req, client, perr := b.requestPage(ctx, st.RequestID, binding)
 	if perr != nil {

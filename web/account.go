@@ -56,6 +56,8 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	if err := s.registerAccountFactors(mux); err != nil { // account_factors.go
 		return err
 	}
+	s.registerAccountLink(mux)   // account_link.go
+	s.registerAccountSignIn(mux) // account_signin.go
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.emailLinkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
@@ -115,12 +117,25 @@ func first(form map[string][]string, k string) string {
 }
 
 func (s *Server) accountShow(w http.ResponseWriter, r *http.Request) {
-	view, _, perr := s.broker.AccountPage(r.Context(), s.readCookie(r, sessionCookie))
+	cookie := s.readCookie(r, sessionCookie)
+	view, _, perr := s.broker.AccountPage(r.Context(), cookie)
+	if perr != nil && perr.Status == http.StatusUnauthorized {
+		s.accountSignIn(w, r) // account_signin.go
+		return
+	}
 	if perr != nil {
 		s.renderError(w, r, perr)
 		return
 	}
-	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, map[string]any{"Title": "Your account", "Wide": true, "View": view, "MinLength": s.broker.PasswordMinLength()})
+	data := s.accountData(&view)
+	s.accountFlash(r, cookie, &view, data) // account_link.go
+	s.render(w, r, http.StatusOK, s.accountPages.account, pageCSP, data)
+}
+
+// accountData is the account page's template data; view is a
+// broker.ProfileView or a pointer to one.
+func (s *Server) accountData(view any) map[string]any {
+	return map[string]any{"Title": "Your account", "Wide": true, "View": view, "MinLength": s.broker.PasswordMinLength()}
 }
 
 // accountPost serves a form of the account page: call gets the form and
@@ -132,7 +147,7 @@ func (s *Server) accountPost(call func(r *http.Request, form map[string][]string
 			return
 		}
 		view, err := call(r, form, s.readCookie(r, sessionCookie))
-		data := map[string]any{"Title": "Your account", "Wide": true, "View": view, "MinLength": s.broker.PasswordMinLength()}
+		data := s.accountData(view)
 		if err != nil {
 			s.accountError(w, r, s.accountPages.account, data, err)
 			return

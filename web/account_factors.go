@@ -44,10 +44,6 @@ func (s *Server) registerAccountFactors(mux *http.ServeMux) error {
 	return nil
 }
 
-// accountData is the account page's template data.
-func (s *Server) accountData(view broker.ProfileView) map[string]any {
-	return map[string]any{"Title": "Your account", "View": view, "MinLength": s.broker.PasswordMinLength()}
-}
 
 // factorError renders a refused addition on the account page (400, or
 // the account page's own answers: accountError).

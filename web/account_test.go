@@ -217,9 +217,11 @@ func TestAccountChangePasswordAndEmail(t *testing.T) {
 	conf := f.rp("app", "app-secret", "https://app.example/cb", "openid")
 	ctx := context.Background()
 
-	// Without a session: a clear page.
-	resp, page := f.browser().get(f.issuer + "/account")
-	assertErrorPage(t, resp, page, 401, "Not signed in", "Sign in through your application first, then open this page again.")
+	// Without a session: a sign-in (account_link_test.go).
+	resp, page := f.browser().getRaw(f.issuer + "/account")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), f.issuer+"/authorize?") {
+		t.Fatalf("GET /account without a session: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 
 	b, other := f.browser(), f.browser()
 	f.signedIn(t, b, conf, "bob", "bob's password")
@@ -247,7 +249,7 @@ func TestAccountChangePasswordAndEmail(t *testing.T) {
 	if s, _ := f.broker.Sessions(ctx, "u-bob"); len(s) != 1 {
 		t.Fatalf("%d sessions, want this one only", len(s))
 	}
-	if resp, _ = other.get(f.issuer + "/account"); resp.StatusCode != 401 {
+	if resp, _ = other.getRaw(f.issuer + "/account"); resp.StatusCode != http.StatusSeeOther { // a sign-in starts
 		t.Fatalf("the other device still signed in: %d", resp.StatusCode)
 	}
 

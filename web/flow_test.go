@@ -94,12 +94,18 @@ func (b *browser) getRaw(u string) (*http.Response, string) {
 
 func (b *browser) post(u string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
+	return b.postWith(b.client, u, form)
+}
+
+// postWith posts a form with client c (b.client or b.raw).
+func (b *browser) postWith(c *http.Client, u string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(b.client, req)
+	return b.do(c, req)
 }
 
 // cookie returns the value of one of our cookies, "" if the jar has none.

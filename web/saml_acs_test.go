@@ -91,6 +91,13 @@ func (e *samlEnv) startWith(t *testing.T, b *http.Client, verifier string) (rela
 		loc, _ := req.URL.Parse(resp.Header.Get("Location"))
 		next = loc.String()
 	}
+	return samlAuthnRequest(t, next)
+}
+
+// samlAuthnRequest reads the redirect to the IdP (HTTP-Redirect
+// binding): its RelayState and the AuthnRequest's ID.
+func samlAuthnRequest(t *testing.T, next string) (relay, requestID string) {
+	t.Helper()
 	u, _ := url.Parse(next)
 	deflated, err := base64.StdEncoding.DecodeString(u.Query().Get("SAMLRequest"))
 	if err != nil {

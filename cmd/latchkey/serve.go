@@ -78,6 +78,11 @@ func (c *cli) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if brk.AccountsEnabled() { // the account page signs in as its built-in client
+		if err := brk.EnsureAccountClient(ctx); err != nil {
+			return err
+		}
+	}
 	// token.issued events are written in the background: every return
 	// below, after the requests have drained, waits for them before the
 	// store closes.

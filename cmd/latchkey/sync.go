@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/config"
 	"github.com/latchkeyid/latchkey/internal/secretbox"
 	"github.com/latchkeyid/latchkey/storage"
@@ -33,7 +34,7 @@ func syncConfig(ctx context.Context, db storage.Durable, cfg *config.Config, rin
 			return fmt.Errorf("list clients: %w", err)
 		}
 		for _, c := range clients {
-			if c.ConfigManaged && !want[c.ID] && c.ID != AdminClientID { // the built-in admin client stays
+			if c.ConfigManaged && !want[c.ID] && c.ID != AdminClientID && c.ID != broker.AccountClientID { // the built-in clients stay
 				if err := tx.DeleteClient(ctx, c.ID); err != nil {
 					return fmt.Errorf("delete client %q: %w", c.ID, err)
 				}

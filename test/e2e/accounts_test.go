@@ -12,6 +12,17 @@ import (
 	"github.com/latchkeyid/latchkey/internal/testenv"
 )
 
+// mailConfig is notify.email sending to mp (the account pages' switch).
+func mailConfig(mp *testenv.Mailpit) string {
+	return fmt.Sprintf(`notify:
+  email:
+    host: %s
+    port: %d
+    tls: none
+    from: "Latchkey <id@example.com>"
+`, mp.SMTPHost, mp.SMTPPort)
+}
+
 // TestAccountEmailThroughBinary: notify.email in the config file wires
 // the account mail: `users create` mails a verification link (to a real
 // SMTP sink), and the served link confirms the address.
@@ -19,18 +30,12 @@ func TestAccountEmailThroughBinary(t *testing.T) {
 	mp := testenv.StartMailpit(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	extra := fmt.Sprintf(`notify:
-  email:
-    host: %s
-    port: %d
-    tls: none
-    from: "Latchkey <id@example.com>"
-    product: Example ID
+	extra := mailConfig(mp) + `    product: Example ID
 mfa:
   email: {enabled: true}
 accounts:
   breachedPasswords: leaked.txt
-`, mp.SMTPHost, mp.SMTPPort)
+`
 	writeFile(t, dir, "leaked.txt", "password1234\n")
 	cfg := writeFile(t, dir, "l.yaml", sqliteConfig(dir, addr)+extra)
 	if r := latchkey(t, "", "config", "check", "--config", cfg); r.code != 0 {
