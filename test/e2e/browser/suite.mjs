@@ -6,8 +6,9 @@
 // Two browsers (fresh profiles, so two devices): A signs in, switches the
 // language, resets its password from a mailed link, enrolls TOTP, saves its
 // recovery codes, consents, chooses an account; B signs in with a recovery
-// code. A then ends B's session and removes its authenticator app on
-// /account, and signs out. Every page is screenshotted at 390 and 1280 px
+// code. A then ends B's session (B's account page asks it to sign in) and
+// removes its authenticator app on /account, adds one again there, and
+// signs out. Every page is screenshotted at 390 and 1280 px
 // (cfg.shotDir/NAME-WIDTH.png) and checked with @axe-core/playwright
 // (WCAG 2.0-2.2 A/AA and best practices) at both widths and in dark mode;
 // serious and critical violations are reported. The page's CSP stays on.
@@ -193,6 +194,7 @@ try {
   out.checks.sessionsAfter = (await texts(a, '#sessions > li')).length;
   const bAfter = await b.goto(cfg.accountURL);
   out.checks.bAccountAfter = { status: bAfter.status(), path: new URL(b.url()).pathname };
+  await check(b, 'account-sign-in');
 
   out.checks.factorsBefore = await types(a, '#factors > li');
   const totpItem = a.locator('#factors > li[data-type=totp]');
@@ -200,6 +202,16 @@ try {
   await check(a, 'account-factor-removed');
   out.checks.factorMessage = (await texts(a, '#account-message'))[0];
   out.checks.factorsAfter = await types(a, '#factors > li');
+  // Add an authenticator app again, from the account page.
+  await click(a, '#add-totp button[type=submit]');
+  await check(a, 'account-add-totp');
+  await a.fill('#code', totp(await a.textContent('#totp-secret')));
+  await a.fill('#label', 'Work phone');
+  await click(a, 'form[action="/account/factors/totp/confirm"] button[type=submit]');
+  await check(a, 'account-totp-added');
+  out.checks.addedMessage = (await texts(a, '#account-message'))[0];
+  out.checks.addedCodes = (await texts(a, '#recovery-codes code')).length;
+  out.checks.factorsAdded = await types(a, '#factors > li');
   out.checks.events = await types(a, '#events tr[data-type]');
   out.checks.eventTitles = await texts(a, '#events tr[data-type] td:first-child');
 
