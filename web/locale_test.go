@@ -186,7 +186,7 @@ func TestLoginPageInEveryLanguage(t *testing.T) {
 			w := httptest.NewRecorder()
 			s.render(w, r, http.StatusOK, p.login, pageCSP, map[string]any{"Title": "Sign in", "View": struct {
 				RequestID, CSRF, ClientName, LoginHint string
-				Password, ForgotPassword               bool
+				Password, ForgotPassword, Register     bool
 				Upstreams, PasswordConnectors          []struct{ ID, Name string }
 				PasskeyOptions                         string
 			}{RequestID: "r1", ClientName: "<App>", Password: true, PasswordConnectors: []struct{ ID, Name string }{{"local", "Local"}}}})
