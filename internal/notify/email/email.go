@@ -46,10 +46,10 @@ type Options struct {
 	// Translator translates the templates' texts (nil: English); cmd
 	// passes the hosted pages' catalog (web/i18n).
 	Translator notify.Translator
-	Timeout   time.Duration
-	Retry     notify.Retry
-	Clock     clock.Clock
-	Rand      io.Reader
+	Timeout    time.Duration
+	Retry      notify.Retry
+	Clock      clock.Clock
+	Rand       io.Reader
 }
 
 // Message is one templated e-mail.
