@@ -16,7 +16,8 @@
 // code pages /mfa/otp, /mfa/otp/send, /mfa/otp/enroll,
 // /mfa/otp/enroll/confirm (otp.go); the account pages /account,
 // /account/password, /account/email, /account/verify-email,
-// /account/forgot and /account/reset (account.go, docs/accounts.md); per saml connector
+// /account/forgot and /account/reset (account.go, docs/accounts.md), the
+// self-registration page /account/register (register.go); per saml connector
 // /saml/{connector}/metadata (SP metadata), /saml/{connector}/acs (the
 // IdP's cross-site POST is stored and answered 303 to a GET on our origin,
 // where the binding cookie is checked) and /saml/{connector}/slo (single
