@@ -319,7 +319,14 @@ func TestAccountMailsInTheRequestLanguage(t *testing.T) {
 	b = f.browser()
 	b.setCookie("latchkey_lang", "de")
 	_, form = registerForm(t, f, b, conf.AuthCodeURL("s", oauthS256()...))
-	register(b, f, form, "bob", "neu@example.com", password, password)
+	if resp, page := register(b, f, form, "bob", "neu@example.com", password, "other"); resp.StatusCode != 400 ||
+		!contains(page, `<p class="error" id="confirm-error">Die beiden Passwörter stimmen nicht überein.</p>`) {
+		t.Fatalf("de field error: %d\n%s", resp.StatusCode, page)
+	}
+	if resp, page := register(b, f, form, "bob", "neu@example.com", password, password); resp.StatusCode != 200 ||
+		!contains(page, "<h1>Konto erstellen</h1>") || !contains(page, "Wir haben eine Nachricht an <strong>n••@example.com</strong> gesendet.") {
+		t.Fatalf("de page: %d\n%s", resp.StatusCode, page)
+	}
 	f.broker.WaitAccountMail()
 	m = mp.Latest("neu@example.com")
 	want = "Hallo,\n\nJemand, wahrscheinlich Sie, hat versucht, mit dieser E-Mail-Adresse und dem Benutzernamen bob ein Konto bei Latchkey zu erstellen. " +
