@@ -66,7 +66,11 @@ type AccountOptions struct {
 	VerifyTTL time.Duration
 	ResetTTL  time.Duration
 	Product   string // in the messages; default "Latchkey"
-	Lang      string // the messages' language; default "en"
+	// Lang is the messages' language when the request that causes one
+	// has none (RequestMeta.Lang; the CLI); default "en".
+	Lang string
+	// Registration turns on self-registration (broker/register.go).
+	Registration RegistrationOptions
 }
 
 type accounts struct {
@@ -119,6 +123,10 @@ type linkRecord struct {
 	Kind   string `json:"kind"`
 	UserID string `json:"user_id"`
 	Email  string `json:"email"`
+	// RequestID is the sign-in request a verification link continues
+	// (self-registration, a refused sign-in): after the link is used the
+	// page links back to its login page.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func linkKey(random string) string {
@@ -193,19 +201,26 @@ func (b *Broker) PasswordMinLength() int {
 // AccountsEnabled reports whether the account e-mail flows are on.
 func (b *Broker) AccountsEnabled() bool { return b.acct != nil }
 
-func (b *Broker) mail(ctx context.Context, to, template, name, link string, ttl time.Duration) error {
-	return b.acct.Mailer.Send(ctx, email.Message{To: to, Lang: b.acct.Lang, Template: template, Data: map[string]any{
-		"Product": b.acct.Product, "Name": name, "Link": link, "ValidFor": otp.DurationWords(ttl)}})
+func (b *Broker) mail(ctx context.Context, to, lang, template, name, link string, ttl time.Duration) error {
+	return b.sendMail(ctx, to, lang, template, map[string]any{"Name": name, "Link": link, "ValidFor": ttl})
 }
 
+// sendMail sends template in lang (meta.Lang; "" the configured one) with
+// the product's name added to data.
+func (b *Broker) sendMail(ctx context.Context, to, lang, template string, data map[string]any) error {
+	if lang == "" {
+		lang = b.acct.Lang
+	}
+	data["Product"] = b.acct.Product
+	return b.acct.Mailer.Send(ctx, email.Message{To: to, Lang: lang, Template: template, Data: data})
+}
+
+// displayName is the name a mail greets ("": the mail says "Hello,").
 func displayName(u storage.User) string {
 	if u.Name != "" {
 		return u.Name
 	}
-	if u.Username != "" {
-		return u.Username
-	}
-	return "there"
+	return u.Username
 }
 
 // SendEmailVerification mails user userID a link that confirms address
@@ -213,6 +228,12 @@ func displayName(u storage.User) string {
 // account keeps its old address until the link is used. A failed send
 // writes user.email.verification_failed and returns the error.
 func (b *Broker) SendEmailVerification(ctx context.Context, userID, address string, meta RequestMeta) error {
+	return b.sendEmailVerification(ctx, userID, address, "", meta)
+}
+
+// sendEmailVerification is SendEmailVerification for a link that, once
+// used, offers to continue sign-in request reqID ("": none).
+func (b *Broker) sendEmailVerification(ctx context.Context, userID, address, reqID string, meta RequestMeta) error {
 	if b.acct == nil {
 		return errors.New("account e-mail is not configured")
 	}
@@ -226,12 +247,12 @@ func (b *Broker) SendEmailVerification(ctx context.Context, userID, address stri
 	if address, err = otp.NormalizeEmail(address); err != nil {
 		return err
 	}
-	tok, err := b.newLink(ctx, linkRecord{Kind: linkVerify, UserID: u.ID, Email: address}, b.acct.VerifyTTL)
+	tok, err := b.newLink(ctx, linkRecord{Kind: linkVerify, UserID: u.ID, Email: address, RequestID: reqID}, b.acct.VerifyTTL)
 	if err != nil {
 		return err
 	}
 	link := b.issuer + PathVerifyEmail + "?token=" + url.QueryEscape(tok)
-	if err := b.mail(ctx, address, email.TemplateVerifyEmail, displayName(u), link, b.acct.VerifyTTL); err != nil {
+	if err := b.mail(ctx, address, meta.Lang, email.TemplateVerifyEmail, displayName(u), link, b.acct.VerifyTTL); err != nil {
 		b.accountEvent(ctx, "user.email.verification_failed", u.ID, meta, map[string]any{"error": err.Error()})
 		return err
 	}
@@ -246,6 +267,9 @@ type EmailLinkView struct {
 	Email    string // masked
 	Done     bool
 	Message  string
+	// Continue is the login page of the sign-in request the link belongs
+	// to, while that request lives ("": none).
+	Continue string
 }
 
 var errLinkInvalid = &PageError{Status: 400, Title: "Link not valid", Message: "This link is not valid any more: it was used already or has expired. Ask for a new one."}
@@ -283,7 +307,13 @@ func (b *Broker) ConfirmEmail(ctx context.Context, token string, meta RequestMet
 		return EmailLinkView{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
 	b.accountEvent(ctx, "user.email.verified", rec.UserID, meta, map[string]any{"changed": old != rec.Email})
-	return EmailLinkView{Done: true, Email: otp.MaskEmail(rec.Email), Message: "Your e-mail address is confirmed."}, nil
+	view := EmailLinkView{Done: true, Email: otp.MaskEmail(rec.Email), Message: "Your e-mail address is confirmed."}
+	if rec.RequestID != "" {
+		if _, err := b.eph.Get(ctx, requestKey(rec.RequestID)); err == nil {
+			view.Continue = "/" + string(StepLogin) + "?req=" + url.QueryEscape(rec.RequestID)
+		}
+	}
+	return view, nil
 }
 
 // RequestPasswordReset mails a reset link to every active local account
@@ -348,7 +378,7 @@ func (b *Broker) sendResets(ctx context.Context, address string, meta RequestMet
 			continue
 		}
 		link := b.issuer + PathResetPassword + "?token=" + url.QueryEscape(tok)
-		if err := b.mail(ctx, u.Email, email.TemplateResetPassword, displayName(u), link, b.acct.ResetTTL); err != nil {
+		if err := b.mail(ctx, u.Email, meta.Lang, email.TemplateResetPassword, displayName(u), link, b.acct.ResetTTL); err != nil {
 			b.accountEvent(ctx, "user.password.reset_mail_failed", u.ID, meta, map[string]any{"error": err.Error()})
 			b.log.WarnContext(ctx, "password reset: send mail", slog.String("user_id", u.ID), slog.Any("error", err))
 			continue

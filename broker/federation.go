@@ -118,6 +118,7 @@ func (b *Broker) loginView(req *AuthRequest, client storage.Client, binding, hin
 		}
 	}
 	v.Password = len(v.PasswordConnectors) > 0
+	v.Register = b.registrationOffered(req, client)
 	return v
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/latchkeyid/latchkey/internal/notify"
 	"github.com/latchkeyid/latchkey/internal/ratelimit"
 	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/mfa/otp"
@@ -136,7 +137,7 @@ func (b *Broker) SendOTP(ctx context.Context, id, binding, csrf string, bs Brows
 	if err != nil || len(creds) == 0 {
 		return Result{Page: &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}}, OTPView{}, nil
 	}
-	ch, err := f.BeginChallenge(ctx, creds[0])
+	ch, err := f.BeginChallenge(notify.WithLang(ctx, meta.Lang), creds[0])
 	if err != nil {
 		event("mfa.otp.send_failed", map[string]any{"credential_id": creds[0].ID, "error": err.Error()})
 		b.log.WarnContext(ctx, "send one-time code", "factor", factor, "error", err)
@@ -354,7 +355,7 @@ func (b *Broker) StartOTPEnrollment(ctx context.Context, id, binding, csrf strin
 			return res, view, err
 		}
 	}
-	e, err := f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: req.UserID, Address: address})
+	e, err := f.BeginEnrollment(notify.WithLang(ctx, meta.Lang), mfa.EnrollmentRequest{UserID: req.UserID, Address: address})
 	if err != nil {
 		if errors.Is(err, otp.ErrDelivery) {
 			event("mfa.otp.send_failed", map[string]any{"error": err.Error(), "enrollment": true})

@@ -34,6 +34,9 @@ type LoginView struct {
 	// ForgotPassword: the page links to the password reset
 	// (/account/forgot; account e-mail is configured).
 	ForgotPassword bool
+	// Register: the page links to self-registration (/account/register,
+	// broker/register.go).
+	Register bool
 	// Upstreams are the connector buttons, in storage order (the client's
 	// allowed_connectors and the request's connector_id respected).
 	Upstreams []UpstreamView
@@ -196,6 +199,9 @@ func (b *Broker) PasswordLoginWith(ctx context.Context, id, binding, csrf string
 		}
 		return b.upstreamSignedIn(ctx, req, client, bs, up, ident, meta, linkModeFor(req)), LoginView{}, nil
 	}
+	if b.requireVerifiedEmail() && ident.Email != "" && !ident.EmailVerified { // broker/register.go
+		return Result{}, view, b.refuseUnverified(ctx, req, ident.Subject, ident.Email, meta)
+	}
 	if perr := req.checkProof(ident.Subject); perr != nil {
 		return Result{Page: perr}, LoginView{}, nil
 	}
@@ -324,9 +330,14 @@ func (b *Broker) Consent(ctx context.Context, id, binding, csrf, sessionCookie s
 	return b.dispatch(ctx, req, client, BrowserSessions{Active: sessionCookie})
 }
 
-// RequestMeta is what the audit log records about the HTTP request.
+// RequestMeta is what the audit log records about the HTTP request, and
+// the language of the page it came from.
 type RequestMeta struct {
 	IP, UserAgent, RequestID string
+	// Lang is the page's language (BCP 47, e.g. "de"): the e-mails and
+	// text messages the request causes are written in it ("": the
+	// configured default).
+	Lang string
 }
 
 func truncate(s string, n int) string {

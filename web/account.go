@@ -58,6 +58,9 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	}
 	s.registerAccountLink(mux)   // account_link.go
 	s.registerAccountSignIn(mux) // account_signin.go
+	if err := s.registerRegistration(mux); err != nil { // register.go
+		return err
+	}
 	mux.HandleFunc("GET "+broker.PathVerifyEmail, s.emailLinkShow(false, s.broker.VerifyEmailPage))
 	mux.HandleFunc("POST "+broker.PathVerifyEmail, s.verifyEmailSubmit)
 	mux.HandleFunc("GET "+broker.PathForgot, s.forgotShow)
@@ -161,7 +164,7 @@ func (s *Server) accountPassword(r *http.Request, form map[string][]string, cook
 }
 
 func (s *Server) accountEmail(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error) {
-	return s.broker.ChangeEmail(r.Context(), cookie, first(form, "csrf"), first(form, "current"), first(form, "email"), s.meta(r))
+	return s.broker.ChangeEmail(r.Context(), cookie, first(form, "csrf"), first(form, "current"), first(form, "email"), s.mailMeta(r, ""))
 }
 
 // emailLinkPage renders the page behind an e-mail link.
@@ -252,7 +255,7 @@ func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := map[string]any{"Title": "Forgot your password?", "CSRF": broker.CSRFToken(v, "forgot")}
-	if err := s.broker.RequestPasswordReset(r.Context(), first(form, "email"), s.meta(r)); err != nil {
+	if err := s.broker.RequestPasswordReset(r.Context(), first(form, "email"), s.mailMeta(r, "")); err != nil {
 		s.accountError(w, r, s.accountPages.forgot, data, err)
 		return
 	}

@@ -18,7 +18,8 @@
 // /account/password, /account/email, /account/verify-email,
 // /account/forgot and /account/reset (account.go, docs/accounts.md), the
 // forms that add a second factor, /account/factors/totp[/confirm] and
-// /account/factors/webauthn[/finish] (account_factors.go); per saml connector
+// /account/factors/webauthn[/finish] (account_factors.go); the
+// self-registration page /account/register (register.go); per saml connector
 // /saml/{connector}/metadata (SP metadata), /saml/{connector}/acs (the
 // IdP's cross-site POST is stored and answered 303 to a GET on our origin,
 // where the binding cookie is checked) and /saml/{connector}/slo (single

@@ -65,7 +65,7 @@ func (s *Server) linkSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	connector := form.Get("connector")
-	res, _, err := s.broker.PasswordLoginWith(r.Context(), id, binding, csrf, s.browserSessions(r), connector, form.Get("username"), form.Get("password"), s.meta(r))
+	res, _, err := s.broker.PasswordLoginWith(r.Context(), id, binding, csrf, s.browserSessions(r), connector, form.Get("username"), form.Get("password"), s.mailMeta(r, id))
 	var limited *broker.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
@@ -76,6 +76,8 @@ func (s *Server) linkSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderLink(w, r, id, http.StatusServiceUnavailable, "The server is busy. Please try again in a moment.", connector)
 	case errors.Is(err, broker.ErrBadCredentials):
 		s.renderLink(w, r, id, http.StatusOK, "Incorrect username or password.", connector)
+	case errors.Is(err, broker.ErrEmailNotVerified): // register.go
+		s.renderLink(w, r, id, http.StatusForbidden, msgEmailNotVerified, connector)
 	case err != nil:
 		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: err})
 	default:

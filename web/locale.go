@@ -49,7 +49,23 @@ type langLink struct {
 // pageLanguage picks the language of a page for r (i18n.Catalog.Pick)
 // and its theme: the theme of the sign-in request's client if it has one.
 func (s *Server) pageLanguage(r *http.Request, data any) (i18n.Language, theme) {
-	reqID := requestIDOf(r, data)
+	lang, clientID := s.requestLanguage(r, requestIDOf(r, data))
+	return lang, s.themeFor(clientID)
+}
+
+// mailMeta is the request's meta with the language of its page (the
+// sign-in request reqID's, if any): the e-mails and texts the request
+// causes are written in it.
+func (s *Server) mailMeta(r *http.Request, reqID string) broker.RequestMeta {
+	m := s.meta(r)
+	lang, _ := s.requestLanguage(r, reqID)
+	m.Lang = lang.Code
+	return m
+}
+
+// requestLanguage picks the language for r and sign-in request reqID
+// ("" for none) and returns the request's client.
+func (s *Server) requestLanguage(r *http.Request, reqID string) (i18n.Language, string) {
 	code, cookieReq := i18n.SplitCookie(s.readCookie(r, langCookie))
 	var override, cookie string
 	if cookieReq != "" && cookieReq == reqID {
@@ -62,7 +78,7 @@ func (s *Server) pageLanguage(r *http.Request, data any) (i18n.Language, theme) 
 	if reqID != "" && s.broker != nil {
 		uiLocales, clientID = s.broker.RequestUI(r.Context(), reqID, s.readCookie(r, bindingCookie))
 	}
-	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language")), s.themeFor(clientID)
+	return s.i18n.Pick(override, uiLocales, cookie, r.Header.Get("Accept-Language")), clientID
 }
 
 // requestIDOf finds the auth request of a page: the req query
@@ -123,6 +139,7 @@ var switcherPages = map[string]string{
 	broker.PathAccount: broker.PathAccount, broker.PathAccount + "/password": broker.PathAccount,
 	broker.PathAccount + "/email": broker.PathAccount, broker.PathForgot: broker.PathForgot,
 	broker.PathEndSession: broker.PathEndSession,
+	broker.PathRegister:   broker.PathRegister, // register.go
 }
 
 // returnPath is where the switcher comes back to: the page itself for

@@ -40,6 +40,13 @@ var pageMessageIDs = []string{
 	"The service is unlinked from your account.", "The second factor is removed.", "The second factor is renamed.",
 	"Here are your new recovery codes. They are shown only once; the old ones no longer work.", "You have signed out.",
 	"The application no longer has access to your account.",
+	// Self-registration (broker/register.go, web/register.go).
+	"Create an account", "You cannot create an account here.",
+	"Confirm your e-mail address first. We sent a new link to your address: open it, then sign in.",
+	"Choose a username of 1 to 64 characters: letters, digits, '.', '_', '-' or '@'.",
+	"Enter an e-mail address such as name@example.com.", "The two passwords are not the same.",
+	"Password refused: this password appears in a list of leaked passwords; choose another.",
+	"Password refused: do not use your username or e-mail address as the password.",
 }
 
 // templateMessageIDs parses every template and returns the string
@@ -188,7 +195,7 @@ func TestLoginPageInEveryLanguage(t *testing.T) {
 			w := httptest.NewRecorder()
 			s.render(w, r, http.StatusOK, p.login, pageCSP, map[string]any{"Title": "Sign in", "View": struct {
 				RequestID, CSRF, ClientName, LoginHint string
-				Password, ForgotPassword               bool
+				Password, ForgotPassword, Register     bool
 				Upstreams, PasswordConnectors          []struct{ ID, Name string }
 				PasskeyOptions                         string
 			}{RequestID: "r1", ClientName: "<App>", Password: true, PasswordConnectors: []struct{ ID, Name string }{{"local", "Local"}}}})

@@ -182,7 +182,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, view, err := s.broker.PasswordLoginWith(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
-		form.Get("csrf"), s.browserSessions(r), form.Get("connector"), form.Get("username"), form.Get("password"), s.meta(r))
+		form.Get("csrf"), s.browserSessions(r), form.Get("connector"), form.Get("username"), form.Get("password"), s.mailMeta(r, form.Get("req")))
 	var limited *broker.RateLimitedError
 	switch {
 	case errors.As(err, &limited):
@@ -192,6 +192,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")
 		s.render(w, r, http.StatusServiceUnavailable, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": "The server is busy. Please try again in a moment."})
+	case errors.Is(err, broker.ErrEmailNotVerified): // register.go
+		s.render(w, r, http.StatusForbidden, s.pages.login, loginCSP(view), map[string]any{"Title": "Sign in", "View": view, "Error": msgEmailNotVerified})
 	case errors.Is(err, broker.ErrBadCredentials):
 		s.render(w, r, http.StatusOK, s.pages.login, loginCSP(view), map[string]any{"Title": "Sign in", "View": view, "Error": "Incorrect username or password."})
 	case err != nil:

@@ -122,7 +122,7 @@ func (s *Server) otpPost(call func(r *http.Request, form url.Values, binding str
 }
 
 func (s *Server) otpSend(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error) {
-	return s.broker.SendOTP(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), s.meta(r))
+	return s.broker.SendOTP(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), s.mailMeta(r, form.Get("req")))
 }
 
 func (s *Server) otpVerify(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +150,7 @@ func (s *Server) otpEnrollShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) otpEnrollStart(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error) {
-	return s.broker.StartOTPEnrollment(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), form.Get("address"), s.meta(r))
+	return s.broker.StartOTPEnrollment(r.Context(), form.Get("req"), binding, form.Get("csrf"), bs, form.Get("factor"), form.Get("address"), s.mailMeta(r, form.Get("req")))
 }
 
 func (s *Server) otpEnrollConfirm(w http.ResponseWriter, r *http.Request) {

@@ -75,6 +75,7 @@ type Server struct {
 	waPages      *webauthnPages
 	otpPage      *template.Template // otp.go
 	accountPages *accountPages      // account.go
+	registerPage *template.Template // register.go
 	i18n         *i18n.Catalog      // locale.go
 	theme        *Theme             // theme.go
 	clientThemes clientThemes       // theme.go

@@ -16,6 +16,7 @@ import (
 	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/mfa/otp"
 	"github.com/latchkeyid/latchkey/providers/local"
+	"github.com/latchkeyid/latchkey/web/i18n"
 )
 
 // deriveKey derives a 32-byte key for one purpose from the first
@@ -34,8 +35,16 @@ func (a *app) emailSender() (*email.Sender, error) {
 	if e == nil {
 		return nil, nil
 	}
+	tr, err := i18n.New()
+	if err != nil {
+		return nil, err
+	}
+	t, err := email.LoadTemplates(nil)
+	if err != nil {
+		return nil, err
+	}
 	s, err := email.New(email.Options{Host: e.Host, Port: e.Port, TLS: e.TLS, Username: e.Username, Password: e.Password.Reveal(),
-		From: e.From, Clock: a.clock, Rand: rand.Reader})
+		From: e.From, Templates: t, Translator: tr, Clock: a.clock, Rand: rand.Reader})
 	if err != nil {
 		return nil, fmt.Errorf("notify.email: %w", err)
 	}
@@ -93,7 +102,11 @@ func (a *app) addOTPFactors(o *broker.MFAOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := add(mfa.TypeSMS, otp.SMS{Sender: s, Product: product}); err != nil {
+		tr, err := i18n.New() // the texts in the language of the request
+		if err != nil {
+			return err
+		}
+		if err := add(mfa.TypeSMS, otp.SMS{Sender: s, Product: product, Translator: tr, Lang: lang}); err != nil {
 			return err
 		}
 	}
@@ -140,7 +153,8 @@ func (a *app) accountOptions(hasher *local.Hasher) (*broker.AccountOptions, erro
 	}
 	e := a.cfg.Notify.Email
 	return &broker.AccountOptions{Users: a.db, Mailer: s, Hasher: hasher, Policy: pol, LinkKey: key,
-		VerifyTTL: c.VerifyEmailTTL, ResetTTL: c.ResetPasswordTTL, Product: e.Product, Lang: e.Lang}, nil
+		VerifyTTL: c.VerifyEmailTTL, ResetTTL: c.ResetPasswordTTL, Product: e.Product, Lang: e.Lang,
+		Registration: broker.RegistrationOptions{Enabled: c.Registration.Enabled, RequireVerifiedEmail: c.Registration.RequireVerifiedEmail}}, nil
 }
 
 // sendVerification mails a new local user the link that confirms their

@@ -116,6 +116,8 @@ func (a *app) brokerLimits() (broker.Limits, error) {
 		EnrollmentAccount: rule(ratelimit.NameEnrollmentAccount, l.EnrollmentPerAccount),
 		OTPSendAccount:    rule(ratelimit.NameOTPSendAccount, l.OTPSendPerAccount),
 		RecoveryIP:        rule(ratelimit.NameRecoveryIP, l.RecoveryPerIP),
+		// registration.address
+		RegistrationAddress: rule(ratelimit.NameRegistrationAddress, l.RegistrationPerAddress),
 	}
 	if err := rules.Validate(); err != nil {
 		return broker.Limits{}, fmt.Errorf("limits: %w", err)

@@ -183,7 +183,9 @@ type Limits struct {
 	EnrollmentPerAccount LimitRule `yaml:"enrollmentPerAccount" json:"enrollmentPerAccount"`
 	OTPSendPerAccount    LimitRule `yaml:"otpSendPerAccount" json:"otpSendPerAccount"`
 	RecoveryPerIP        LimitRule `yaml:"recoveryPerIP" json:"recoveryPerIP"`
-	Lockout              Lockout   `yaml:"lockout" json:"lockout"`
+	// RegistrationPerAddress bounds self-registrations per e-mail address.
+	RegistrationPerAddress LimitRule `yaml:"registrationPerAddress" json:"registrationPerAddress"`
+	Lockout                Lockout   `yaml:"lockout" json:"lockout"`
 }
 
 // LimitRule allows Limit events per Window (a sliding estimate); Limit 0

@@ -128,6 +128,7 @@ func TestParseMinimalDefaults(t *testing.T) {
 		Limits:   defaultLimits(),
 		MFA:      defaultMFA(),
 		Admin:    defaultAdmin(),
+		Accounts: Accounts{Registration: Registration{RequireVerifiedEmail: true}},
 		BaseDir:  "/etc/latchkey",
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -360,12 +361,13 @@ func TestParseFullConfig(t *testing.T) {
 			{ID: "github", Type: "github", Name: "GitHub", Config: ConnectorSettings{raw: json.RawMessage(`{"clientID":"abc","clientSecret":"github-secret-789","orgs":["example"]}`)}},
 			{ID: "corp", Type: "oidc", Name: "corp", Config: ConnectorSettings{raw: json.RawMessage(`{"clientID":"latchkey","clientSecret":"corp-secret-111","issuer":"https://corp.example.com","port":8080,"trustEmail":true}`)}},
 		},
-		Logging: Logging{Level: "debug", Format: "json"},
-		Limits:  defaultLimits(),
-		MFA:     defaultMFA(),
-		Demo:    Demo{CreateUser: true},
-		Admin:   defaultAdmin(),
-		BaseDir: dir,
+		Logging:  Logging{Level: "debug", Format: "json"},
+		Limits:   defaultLimits(),
+		MFA:      defaultMFA(),
+		Demo:     Demo{CreateUser: true},
+		Admin:    defaultAdmin(),
+		Accounts: Accounts{Registration: Registration{RequireVerifiedEmail: true}},
+		BaseDir:  dir,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		gotJSON, _ := json.MarshalIndent(cfg, "", " ")
@@ -1276,16 +1278,17 @@ func FuzzParse(f *testing.F) {
 
 func defaultLimits() Limits {
 	return Limits{
-		LoginPerIP:           LimitRule{Limit: 20, Window: time.Minute},
-		LoginPerAccount:      LimitRule{Limit: 10, Window: 5 * time.Minute},
-		FactorPerAccount:     LimitRule{Limit: 5, Window: 5 * time.Minute},
-		TokenPerClient:       LimitRule{Limit: 600, Window: time.Minute, FailOpen: true},
-		RecoveryPerAccount:   LimitRule{Limit: 5, Window: time.Hour},
-		RegistrationPerIP:    LimitRule{Limit: 10, Window: time.Hour},
-		EnrollmentPerAccount: LimitRule{Limit: 10, Window: 15 * time.Minute},
-		OTPSendPerAccount:    LimitRule{Limit: 5, Window: 15 * time.Minute},
-		RecoveryPerIP:        LimitRule{Limit: 20, Window: time.Hour},
-		Lockout:              Lockout{Threshold: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, QuietPeriod: time.Hour},
+		LoginPerIP:             LimitRule{Limit: 20, Window: time.Minute},
+		LoginPerAccount:        LimitRule{Limit: 10, Window: 5 * time.Minute},
+		FactorPerAccount:       LimitRule{Limit: 5, Window: 5 * time.Minute},
+		TokenPerClient:         LimitRule{Limit: 600, Window: time.Minute, FailOpen: true},
+		RecoveryPerAccount:     LimitRule{Limit: 5, Window: time.Hour},
+		RegistrationPerIP:      LimitRule{Limit: 10, Window: time.Hour},
+		EnrollmentPerAccount:   LimitRule{Limit: 10, Window: 15 * time.Minute},
+		OTPSendPerAccount:      LimitRule{Limit: 5, Window: 15 * time.Minute},
+		RecoveryPerIP:          LimitRule{Limit: 20, Window: time.Hour},
+		RegistrationPerAddress: LimitRule{Limit: 3, Window: time.Hour},
+		Lockout:                Lockout{Threshold: 5, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute, QuietPeriod: time.Hour},
 	}
 }
 

@@ -109,6 +109,8 @@ func applyDefaults(cfg *Config, present map[string]bool) {
 	rule("enrollmentPerAccount", &l.EnrollmentPerAccount, 10, 15*time.Minute, false)
 	rule("otpSendPerAccount", &l.OTPSendPerAccount, 5, 15*time.Minute, false)
 	rule("recoveryPerIP", &l.RecoveryPerIP, 20, time.Hour, false)
+	rule("registrationPerAddress", &l.RegistrationPerAddress, 3, time.Hour, false)
+	boolean("accounts.registration.requireVerifiedEmail", &cfg.Accounts.Registration.RequireVerifiedEmail, true)
 	num("limits.lockout.threshold", &l.Lockout.Threshold, 5)
 	dur("limits.lockout.baseDelay", &l.Lockout.BaseDelay, 30*time.Second)
 	dur("limits.lockout.maxDelay", &l.Lockout.MaxDelay, 15*time.Minute)

@@ -64,6 +64,19 @@ type Accounts struct {
 	VerifyEmailTTL    time.Duration `yaml:"verifyEmailTTL" json:"verifyEmailTTL,omitempty"`     // default 24h
 	ResetPasswordTTL  time.Duration `yaml:"resetPasswordTTL" json:"resetPasswordTTL,omitempty"` // default 1h
 	VerifyOnCreate    *bool         `yaml:"verifyOnCreate" json:"verifyOnCreate,omitempty"`     // default true
+	Registration      Registration  `yaml:"registration" json:"registration"`
+}
+
+// Registration configures self-registration of local accounts
+// (docs/accounts.md "Self-registration").
+type Registration struct {
+	// Enabled shows "Create an account" on the login page (default
+	// false; needs notify.email).
+	Enabled bool `yaml:"enabled" json:"enabled"`
+	// RequireVerifiedEmail refuses the password sign-in of a local
+	// account whose address is not confirmed while registration is on
+	// (default true).
+	RequireVerifiedEmail bool `yaml:"requireVerifiedEmail" json:"requireVerifiedEmail"`
 }
 
 // OTPFactor turns on the SMS or e-mail code factor.
@@ -139,6 +152,9 @@ func (c *checker) notify(cfg *Config) {
 	}
 	if a.PasswordMaxLength > 1024 {
 		c.add("accounts.passwordMaxLength", "at most 1024")
+	}
+	if a.Registration.Enabled && n.Email == nil {
+		c.add("accounts.registration.enabled", "needs notify.email")
 	}
 	if a.VerifyEmailTTL < 0 || a.ResetPasswordTTL < 0 {
 		c.add("accounts", "link lifetimes must not be negative")

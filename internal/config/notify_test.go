@@ -24,6 +24,8 @@ func TestNotifyValidation(t *testing.T) {
 			"notify.sms.twilio: set exactly one of from and messagingServiceSID", "notify.sms.twilio.baseURL: not an http(s) URL"}},
 		{"webhook secret", "notify: {sms: {webhook: {url: 'https://x.example', secret: hunter2}}}\n", []string{"notify.sms.webhook.secret: want whsec_ followed by base64 of at least 24 random bytes"}},
 		{"password lengths", "accounts: {passwordMinLength: 20, passwordMaxLength: 10}\n", []string{"accounts.passwordMaxLength: must be at least passwordMinLength (and 8)"}},
+		{"registration without mail", "accounts: {registration: {enabled: true}}\n", []string{"accounts.registration.enabled: needs notify.email"}},
+		{"registration", "notify: {email: {host: smtp.example.com, from: 'Latchkey <id@example.com>'}}\naccounts: {registration: {enabled: true, requireVerifiedEmail: false}}\n", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

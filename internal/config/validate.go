@@ -342,6 +342,7 @@ func (c *checker) limits(l *Limits) {
 		{"tokenPerClient", l.TokenPerClient}, {"recoveryPerAccount", l.RecoveryPerAccount},
 		{"registrationPerIP", l.RegistrationPerIP}, {"enrollmentPerAccount", l.EnrollmentPerAccount},
 		{"otpSendPerAccount", l.OTPSendPerAccount}, {"recoveryPerIP", l.RecoveryPerIP},
+		{"registrationPerAddress", l.RegistrationPerAddress},
 	}
 	for _, r := range rules {
 		c.limitRule("limits."+r.name, r.r)

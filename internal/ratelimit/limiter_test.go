@@ -407,15 +407,16 @@ func TestDefaultRules(t *testing.T) {
 		t.Fatalf("DefaultRules().Validate() = %v", err)
 	}
 	want := ratelimit.Rules{
-		LoginIP:           ratelimit.Rule{Name: "login.ip", Limit: 20, Window: time.Minute},
-		LoginAccount:      ratelimit.Rule{Name: "login.account", Limit: 10, Window: 5 * time.Minute},
-		FactorAccount:     ratelimit.Rule{Name: "factor.account", Limit: 5, Window: 5 * time.Minute},
-		TokenClient:       ratelimit.Rule{Name: "token.client", Limit: 600, Window: time.Minute, FailOpen: true},
-		RecoveryAccount:   ratelimit.Rule{Name: "recovery.account", Limit: 5, Window: time.Hour},
-		RegistrationIP:    ratelimit.Rule{Name: "registration.ip", Limit: 10, Window: time.Hour},
-		EnrollmentAccount: ratelimit.Rule{Name: "enrollment.account", Limit: 10, Window: 15 * time.Minute},
-		OTPSendAccount:    ratelimit.Rule{Name: "otp.send.account", Limit: 5, Window: 15 * time.Minute},
-		RecoveryIP:        ratelimit.Rule{Name: "recovery.ip", Limit: 20, Window: time.Hour},
+		LoginIP:             ratelimit.Rule{Name: "login.ip", Limit: 20, Window: time.Minute},
+		LoginAccount:        ratelimit.Rule{Name: "login.account", Limit: 10, Window: 5 * time.Minute},
+		FactorAccount:       ratelimit.Rule{Name: "factor.account", Limit: 5, Window: 5 * time.Minute},
+		TokenClient:         ratelimit.Rule{Name: "token.client", Limit: 600, Window: time.Minute, FailOpen: true},
+		RecoveryAccount:     ratelimit.Rule{Name: "recovery.account", Limit: 5, Window: time.Hour},
+		RegistrationIP:      ratelimit.Rule{Name: "registration.ip", Limit: 10, Window: time.Hour},
+		EnrollmentAccount:   ratelimit.Rule{Name: "enrollment.account", Limit: 10, Window: 15 * time.Minute},
+		OTPSendAccount:      ratelimit.Rule{Name: "otp.send.account", Limit: 5, Window: 15 * time.Minute},
+		RecoveryIP:          ratelimit.Rule{Name: "recovery.ip", Limit: 20, Window: time.Hour},
+		RegistrationAddress: ratelimit.Rule{Name: ratelimit.NameRegistrationAddress, Limit: 3, Window: time.Hour},
 	}
 	if rs != want {
 		t.Fatalf("DefaultRules() = %+v\nwant %+v", rs, want)

@@ -22,9 +22,11 @@ const (
 	// NameRecoveryAccount is reserved for account recovery (password
 	// reset) requests per account.
 	NameRecoveryAccount = "recovery.account"
-	// NameRegistrationIP is reserved for self-service registration per
-	// client IP.
+	// NameRegistrationIP counts self-registrations per client IP.
 	NameRegistrationIP = "registration.ip"
+	// NameRegistrationAddress counts self-registrations (and the
+	// verification mails of refused sign-ins) per e-mail address.
+	NameRegistrationAddress = "registration.address"
 	// NameEnrollmentAccount is reserved for second-factor enrollment per
 	// account.
 	NameEnrollmentAccount = "enrollment.account"
@@ -96,6 +98,8 @@ type Rules struct {
 	EnrollmentAccount Rule // limits.enrollmentPerAccount
 	OTPSendAccount    Rule // limits.otpSendPerAccount
 	RecoveryIP        Rule // limits.recoveryPerIP
+	// RegistrationAddress: limits.registrationPerAddress.
+	RegistrationAddress Rule
 }
 
 // DefaultRules returns the default limits:
@@ -109,6 +113,7 @@ type Rules struct {
 //	enrollment.account  10 / 15m  fail closed
 //	otp.send.account     5 / 15m  fail closed
 //	recovery.ip         20 / 1h   fail closed
+//	registration.address 3 / 1h   fail closed
 func DefaultRules() Rules {
 	return Rules{
 		LoginIP:           Rule{Name: NameLoginIP, Limit: 20, Window: time.Minute},
@@ -120,6 +125,8 @@ func DefaultRules() Rules {
 		EnrollmentAccount: Rule{Name: NameEnrollmentAccount, Limit: 10, Window: 15 * time.Minute},
 		OTPSendAccount:    Rule{Name: NameOTPSendAccount, Limit: 5, Window: 15 * time.Minute},
 		RecoveryIP:        Rule{Name: NameRecoveryIP, Limit: 20, Window: time.Hour},
+		// registration.address
+		RegistrationAddress: Rule{Name: NameRegistrationAddress, Limit: 3, Window: time.Hour},
 	}
 }
 
@@ -140,6 +147,7 @@ func (rs Rules) Validate() error {
 		{"enrollmentPerAccount", rs.EnrollmentAccount},
 		{"otpSendPerAccount", rs.OTPSendAccount},
 		{"recoveryPerIP", rs.RecoveryIP},
+		{"registrationPerAddress", rs.RegistrationAddress},
 	} {
 		if err := f.r.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.field, err))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/latchkeyid/latchkey/internal/notify"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 )
@@ -177,4 +178,22 @@ func (c *Catalog) Translator(lang Language) func(id string, args ...any) templat
 func SplitCookie(v string) (code, requestID string) {
 	code, requestID, _ = strings.Cut(v, ":")
 	return code, requestID
+}
+
+// Translate is id in the language lang names ("de", "de-AT"; an
+// unsupported or empty tag: English) as plain text, its {{.Name}} fields
+// filled from data unescaped: the e-mail and SMS texts
+// (notify.Translator). An id without a message is filled in English.
+func (c *Catalog) Translate(lang, id string, data map[string]any) string {
+	l, ok := c.exact(lang)
+	if !ok {
+		if l, ok = c.match(lang); !ok {
+			l = Languages[0]
+		}
+	}
+	msg, err := goi18n.NewLocalizer(c.bundle, l.Code, "en").Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
+	if err != nil || msg == "" {
+		return notify.English(id, data)
+	}
+	return msg
 }

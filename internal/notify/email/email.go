@@ -43,15 +43,20 @@ type Options struct {
 	// From is the sender address, e.g. "Latchkey <id@example.com>".
 	From      string
 	Templates *Templates // nil: the built-in templates
-	Timeout   time.Duration
-	Retry     notify.Retry
-	Clock     clock.Clock
-	Rand      io.Reader
+	// Translator translates the templates' texts (nil: English); cmd
+	// passes the hosted pages' catalog (web/i18n).
+	Translator notify.Translator
+	Timeout    time.Duration
+	Retry      notify.Retry
+	Clock      clock.Clock
+	Rand       io.Reader
 }
 
 // Message is one templated e-mail.
 type Message struct {
-	To       string
+	To string
+	// Lang is the language of the request that caused the message
+	// (BCP 47; "": English).
 	Lang     string
 	Template string
 	Data     any
@@ -96,6 +101,9 @@ func New(o Options) (*Sender, error) {
 			errs = append(errs, err)
 		}
 		o.Templates = t
+	}
+	if o.Templates != nil && o.Translator != nil {
+		o.Templates = o.Templates.Translated(o.Translator)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second

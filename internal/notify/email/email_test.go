@@ -124,7 +124,7 @@ func TestNewErrors(t *testing.T) {
 
 func TestTemplatesPerLanguage(t *testing.T) {
 	base := fstest.MapFS{}
-	for _, n := range []string{"otp", "verify-email", "reset-password"} {
+	for _, n := range []string{"otp", "verify-email", "reset-password", "register-existing", "register-username-taken"} {
 		base["en/"+n+".txt"] = &fstest.MapFile{Data: []byte(`{{define "subject"}}EN {{.Code}}{{end}}en {{.Code}}`)}
 		base["en/"+n+".html"] = &fstest.MapFile{Data: []byte(`<p>en {{.Code}}</p>`)}
 	}

@@ -9,6 +9,9 @@ import (
 	"io/fs"
 	"strings"
 	texttemplate "text/template"
+	"time"
+
+	"github.com/latchkeyid/latchkey/internal/notify"
 )
 
 //go:embed templates
@@ -19,7 +22,17 @@ const (
 	TemplateOTP           = "otp"            // Data: Product, Code, ValidFor
 	TemplateVerifyEmail   = "verify-email"   // Data: Product, Name, Link, ValidFor
 	TemplateResetPassword = "reset-password" // Data: Product, Name, Link, ValidFor
+	// TemplateRegisterExisting tells the owner of an address that someone
+	// tried to register with it. Data: Product, Name, Username, Link (the
+	// forgot-password page).
+	TemplateRegisterExisting = "register-existing"
+	// TemplateRegisterUsernameTaken tells a registrant that the username
+	// was taken. Data: Product, Username.
+	TemplateRegisterUsernameTaken = "register-username-taken"
 )
+
+// builtin are the templates the default language must have.
+var builtin = []string{TemplateOTP, TemplateVerifyEmail, TemplateResetPassword, TemplateRegisterExisting, TemplateRegisterUsernameTaken}
 
 // DefaultLanguage is used when a message's language has no template.
 const DefaultLanguage = "en"
@@ -29,9 +42,57 @@ type pair struct {
 	html *htmltemplate.Template
 }
 
-// Templates are the parsed templates by language and name.
+// Templates are the parsed templates by language and name, and the
+// translator of their {{t "..."}} texts.
 type Templates struct {
 	byLang map[string]map[string]pair
+	tr     notify.Translator
+}
+
+// placeholders let the templates parse; Render binds the functions of
+// the message's language:
+//
+//	t "English text {{.Field}}" "Field" value ...  the text in the language
+//	duration .ValidFor                             a time.Duration in words
+//	lang                                           the language tag
+var placeholders = map[string]any{
+	"t":        func(string, ...any) string { return "" },
+	"duration": func(any) string { return "" },
+	"lang":     func() string { return "" },
+}
+
+// Translated returns t whose texts are translated by tr (nil: English).
+func (t *Templates) Translated(tr notify.Translator) *Templates {
+	c := *t
+	c.tr = tr
+	return &c
+}
+
+// funcs are the template functions of one message in lang.
+func (t *Templates) funcs(lang string) map[string]any {
+	if lang == "" {
+		lang = DefaultLanguage
+	}
+	return map[string]any{
+		"t": func(id string, args ...any) string {
+			var data map[string]any
+			if len(args) > 0 {
+				data = make(map[string]any, len(args)/2)
+				for i := 0; i+1 < len(args); i += 2 {
+					k, _ := args[i].(string)
+					data[k] = fmt.Sprint(args[i+1])
+				}
+			}
+			return notify.Translate(t.tr, lang, id, data)
+		},
+		"duration": func(v any) string {
+			if d, ok := v.(time.Duration); ok {
+				return notify.Duration(t.tr, lang, d)
+			}
+			return fmt.Sprint(v)
+		},
+		"lang": func() string { return lang },
+	}
 }
 
 // LoadTemplates parses every language directory of fsys (nil: the
@@ -63,7 +124,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 		t.byLang[lang] = map[string]pair{}
 		for _, f := range files {
 			name := strings.TrimSuffix(f[len(lang)+1:], ".txt")
-			tt, err := texttemplate.New(name+".txt").Option("missingkey=error").ParseFS(fsys, f)
+			tt, err := texttemplate.New(name+".txt").Funcs(placeholders).Option("missingkey=error").ParseFS(fsys, f)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", f, err))
 				continue
@@ -72,7 +133,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 				errs = append(errs, fmt.Errorf("%s: no {{define \"subject\"}}", f))
 				continue
 			}
-			ht, err := htmltemplate.New(name+".html").Option("missingkey=error").ParseFS(fsys, lang+"/"+name+".html")
+			ht, err := htmltemplate.New(name+".html").Funcs(placeholders).Option("missingkey=error").ParseFS(fsys, lang+"/"+name+".html")
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s/%s.html: %w", lang, name, err))
 				continue
@@ -80,7 +141,7 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 			t.byLang[lang][name] = pair{text: tt, html: ht}
 		}
 	}
-	for _, name := range []string{TemplateOTP, TemplateVerifyEmail, TemplateResetPassword} {
+	for _, name := range builtin {
 		if _, ok := t.byLang[DefaultLanguage][name]; !ok {
 			errs = append(errs, fmt.Errorf("%s/%s: missing", DefaultLanguage, name))
 		}
@@ -96,13 +157,24 @@ type Rendered struct {
 	Subject, Text, HTML string
 }
 
-// Render renders name in lang (falling back to DefaultLanguage, and from
-// "de-AT" to "de").
+// Render renders name in lang: the template of lang's directory
+// (falling back from "de-AT" to "de", then to DefaultLanguage), its
+// {{t}} texts translated into lang.
 func (t *Templates) Render(lang, name string, data any) (Rendered, error) {
 	p, ok := t.lookup(lang, name)
 	if !ok {
 		return Rendered{}, fmt.Errorf("email: no template %q", name)
 	}
+	text0, err := p.text.Clone()
+	if err != nil {
+		return Rendered{}, fmt.Errorf("email: %s: %w", name, err)
+	}
+	html0, err := p.html.Clone()
+	if err != nil {
+		return Rendered{}, fmt.Errorf("email: %s: %w", name, err)
+	}
+	fm := t.funcs(lang)
+	p = pair{text: text0.Funcs(fm), html: html0.Funcs(fm)}
 	var subj, text, html bytes.Buffer
 	if err := p.text.ExecuteTemplate(&subj, "subject", data); err != nil {
 		return Rendered{}, fmt.Errorf("email: render %s subject: %w", name, err)
