@@ -215,6 +215,36 @@ try {
   out.checks.events = await types(a, '#events tr[data-type]');
   out.checks.eventTitles = await texts(a, '#events tr[data-type] td:first-child');
 
+  // Device C creates an account: the mailed link confirms the address
+  // (signing in before that is refused), then the sign-in continues.
+  const c = await device('C');
+  await go(c, cfg.registerAppURL);
+  await click(c, '#register');
+  await check(c, 'register');
+  await c.fill('#username', cfg.newUser);
+  await c.fill('#email', cfg.newEmail);
+  await c.fill('#password', cfg.newUserPassword);
+  await c.fill('#confirm', cfg.newUserPassword);
+  await click(c, 'form[action="/account/register"] button[type=submit]');
+  await check(c, 'register-sent');
+  await click(c, '#back-to-sign-in');
+  await c.fill('#username', cfg.newUser);
+  await c.fill('#password', cfg.newUserPassword);
+  await click(c, 'form[action="/login"] button[type=submit]');
+  await check(c, 'login-unconfirmed');
+  out.checks.unconfirmed = (await texts(c, '.error'))[0];
+  const verify = (await latestMail(cfg.newEmail)).Text.match(/http:\/\/\S+\/account\/verify-email\?token=\S+/);
+  if (!verify) throw new Error('no verification link mailed');
+  await go(c, verify[0]);
+  await check(c, 'verify-email');
+  await click(c, 'form button[type=submit]');
+  await check(c, 'verify-email-done');
+  await click(c, '#continue-sign-in');
+  await c.fill('#username', cfg.newUser);
+  await c.fill('#password', cfg.newUserPassword);
+  await click(c, 'form[action="/login"] button[type=submit]');
+  out.checks.cLanding = c.url();
+
   // Error page, logout confirmation, signed out.
   await go(a, cfg.errorURL);
   await check(a, 'error');
