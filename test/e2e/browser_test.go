@@ -19,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkeyid/latchkey/internal/testenv"
+	"github.com/latchkeyid/latchkey/providers/providertest"
 )
 
 // suitePage is one page the browser suite visited.
@@ -52,6 +53,8 @@ type suiteResult struct {
 		AddedCodes                          int
 		FactorsAdded                        []string
 		Unconfirmed, CLanding               string
+		LinkedMessage, UnlinkedMessage      string
+		Linked                              []string
 	} `json:"checks"`
 }
 
@@ -74,6 +77,10 @@ func TestBrowserSuite(t *testing.T) {
 	node := testenv.NodePackage(t, "browser")
 	mp := testenv.StartMailpit(t)
 
+	// The company's sign-in service: its current user has carol's address.
+	corp := providertest.NewUpstream(t)
+	corp.AddUser(providertest.User{Subject: "corp-7", Claims: map[string]any{"email": "carol@example.com", "email_verified": true, "name": "Carol Example"}})
+	corp.LoginAs("corp-7")
 	rp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("signed in")) }))
 	t.Cleanup(rp.Close)
 	dir := t.TempDir()
@@ -91,6 +98,13 @@ func TestBrowserSuite(t *testing.T) {
     product: Example ID
 accounts:
   registration: {enabled: true}
+outbound:
+  allowedNetworks: [127.0.0.0/8]
+connectors:
+  - id: corp
+    type: oidc
+    name: Corp SSO
+    config: {issuer: %[4]s, clientID: %[5]s, clientSecret: %[6]s}
 clients:
   - client_id: payroll
     client_name: Payroll
@@ -101,7 +115,7 @@ clients:
     client_secret: prints-secret
     first_party: false
     redirect_uris: [%[3]s/cb]
-`, mp.SMTPHost, mp.SMTPPort, rp.URL))
+`, mp.SMTPHost, mp.SMTPPort, rp.URL, corp.URL, providertest.ClientID, providertest.ClientSecret))
 	if r := latchkey(t, "", "migrate", "up", "--config", cfg); r.code != 0 {
 		t.Fatalf("migrate up: %d %s", r.code, r.stderr)
 	}
@@ -143,9 +157,10 @@ clients:
 		{"mfa-challenge", "/mfa", "en"}, {"mfa-recovery", "/mfa", "en"},
 		{"account", "/account", "en"}, {"account-session-ended", "/account/sessions/end", "en"},
 		{"account-sign-in", "/login", "en"}, {"account-factor-removed", "/account/factors/remove", "en"},
+		{"account-linked", "/account", "en"}, {"account-unlinked", "/account/identities/unlink", "en"},
 		{"account-add-totp", "/account/factors/totp", "en"}, {"account-totp-added", "/account/factors/totp/confirm", "en"},
 		{"register", "/account/register", "en"}, {"register-sent", "/account/register", "en"}, {"login-unconfirmed", "/login", "en"},
-		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"},
+		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"}, {"link", "/link", "en"},
 		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
 	}
 	if len(res.Pages) != len(want) {
@@ -184,6 +199,9 @@ clients:
 	if c.RecoveryCodes != 10 {
 		t.Errorf("recovery codes shown: %d", c.RecoveryCodes)
 	}
+	if len(c.Linked) != 1 || !strings.HasPrefix(c.Linked[0], "corp · carol@example.com") || c.LinkedMessage != "The service is linked to your account. You can sign in with it from now on." || c.UnlinkedMessage != "The service is unlinked from your account." {
+		t.Errorf("link from the account page: %q %q, unlink %q", c.LinkedMessage, c.Linked, c.UnlinkedMessage)
+	}
 	if !strings.HasPrefix(c.Unconfirmed, "Confirm your e-mail address first") {
 		t.Errorf("sign-in before confirming: %q", c.Unconfirmed)
 	}
@@ -206,9 +224,9 @@ clients:
 		t.Errorf("added from the account page: %q, %d codes, factors %q", c.AddedMessage, c.AddedCodes, c.FactorsAdded)
 	}
 	// Newest first, security events only (no token.issued), as words.
-	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "mfa.removed", "mfa.removed", "session.ended", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
+	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "identity.unlinked", "identity.linked", "mfa.removed", "mfa.removed", "session.ended", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
 		"mfa.enrolled", "mfa.enrolled", "user.login.succeeded", "user.password.reset", "user.password.reset_mail_sent", "user.created"}
-	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[2] != "Second factor removed" || c.EventTitles[4] != "Session ended" {
+	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[2] != "Sign-in service unlinked" || c.EventTitles[6] != "Session ended" {
 		t.Errorf("recent events %q %q, want %q", c.Events, c.EventTitles, wantEvents)
 	}
 	// The server agrees: the first authenticator app and its recovery

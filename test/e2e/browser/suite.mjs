@@ -202,6 +202,16 @@ try {
   await check(a, 'account-factor-removed');
   out.checks.factorMessage = (await texts(a, '#account-message'))[0];
   out.checks.factorsAfter = await types(a, '#factors > li');
+  // Link the company's sign-in service from the account page, then
+  // unlink it again.
+  await click(a, '#linkable form[action="/account/identities/link"] button[type=submit]');
+  await check(a, 'account-linked');
+  out.checks.linkedMessage = (await texts(a, '#account-message'))[0];
+  out.checks.linked = await texts(a, '#identities > li');
+  await click(a, '#identities form[action="/account/identities/unlink"] button[type=submit]');
+  await check(a, 'account-unlinked');
+  out.checks.unlinkedMessage = (await texts(a, '#account-message'))[0];
+
   // Add an authenticator app again, from the account page.
   await click(a, '#add-totp button[type=submit]');
   await check(a, 'account-add-totp');
@@ -239,10 +249,15 @@ try {
   await check(c, 'verify-email');
   await click(c, 'form button[type=submit]');
   await check(c, 'verify-email-done');
+  // The sign-in continues with the company's sign-in service, whose
+  // account has carol's address: Latchkey asks carol to prove the local
+  // account is hers before it links them.
   await click(c, '#continue-sign-in');
+  await click(c, 'form[action="/login/upstream"] button[value=corp]');
+  await check(c, 'link');
   await c.fill('#username', cfg.newUser);
   await c.fill('#password', cfg.newUserPassword);
-  await click(c, 'form[action="/login"] button[type=submit]');
+  await click(c, 'form[action="/link"] button[type=submit]');
   out.checks.cLanding = c.url();
 
   // Error page, logout confirmation, signed out.
