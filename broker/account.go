@@ -493,6 +493,9 @@ type ProfileView struct {
 	Linkable []UpstreamView
 	// RecoveryCodes are new recovery codes, shown once.
 	RecoveryCodes []string
+	// NeedsPassword: the sign-in is older than FreshAuthWindow, so the
+	// sensitive forms ask for the current password (freshAuth).
+	NeedsPassword bool
 	// FreshAuthMinutes is FreshAuthWindow in minutes, for the forms.
 	FreshAuthMinutes int
 	// CanAddTOTP and CanAddWebAuthn offer adding an authenticator app or
@@ -518,6 +521,7 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
+	view.NeedsPassword = view.HasPassword && b.now().Sub(sess.AuthTime) > FreshAuthWindow
 	b.offerFactors(&view) // account_factors.go
 	if err := b.loadAccountLists(ctx, &view, sess); err != nil {
 		return ProfileView{}, storage.User{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}

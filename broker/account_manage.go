@@ -36,6 +36,7 @@ type AccountSession struct {
 	SID         string
 	Current     bool
 	ConnectorID string
+	Connector   string // its display name ("Local account" for local)
 	AuthTime    time.Time
 	Clients     []string
 }
@@ -43,6 +44,7 @@ type AccountSession struct {
 // AccountIdentity is a linked upstream identity.
 type AccountIdentity struct {
 	ConnectorID string
+	Connector   string // its display name
 	Email       string
 	LastLoginAt time.Time
 }
@@ -138,7 +140,7 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 	}
 	view.Sessions = view.Sessions[:0]
 	for _, s := range list {
-		view.Sessions = append(view.Sessions, AccountSession{SID: s.SID, Current: s.SID == sess.SID, ConnectorID: s.ConnectorID,
+		view.Sessions = append(view.Sessions, AccountSession{SID: s.SID, Current: s.SID == sess.SID, ConnectorID: s.ConnectorID, Connector: b.connectorName(s.ConnectorID),
 			AuthTime: s.AuthTime, Clients: slices.Clone(s.Clients)})
 	}
 	return b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
@@ -148,7 +150,7 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 		}
 		view.Identities = nil
 		for _, i := range ids {
-			view.Identities = append(view.Identities, AccountIdentity{ConnectorID: i.ConnectorID, Email: i.Email, LastLoginAt: i.LastLoginAt})
+			view.Identities = append(view.Identities, AccountIdentity{ConnectorID: i.ConnectorID, Connector: b.connectorName(i.ConnectorID), Email: i.Email, LastLoginAt: i.LastLoginAt})
 		}
 		view.Linkable = b.linkableConnectors(view.Identities) // account_link.go
 		creds, err := tx.ListMFACredentials(ctx, sess.UserID)
@@ -185,6 +187,21 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 		}
 		return nil
 	})
+}
+
+// connectorName is the display name of connector id on the account
+// page: the local password database is "Local account"; a connector no
+// longer configured shows its id.
+func (b *Broker) connectorName(id string) string {
+	if id == LocalConnectorID {
+		return "Local account"
+	}
+	if b.fed.Connectors != nil {
+		if up, ok := b.fed.Connectors.Get(id); ok {
+			return up.Connector.Name()
+		}
+	}
+	return id
 }
 
 // accountAction loads the session and user of cookie for a form post and

@@ -118,6 +118,10 @@ func testAccountLink(t *testing.T, be backends) {
 		!contains(page, `action="/account/identities/link"`) {
 		t.Fatalf("account page without the link form: %d\n%s", resp.StatusCode, page)
 	}
+	// Just signed in: the sensitive forms ask for no password.
+	if contains(page, "(needed if you signed in more than") {
+		t.Fatalf("fresh session asked for a password:\n%s", page)
+	}
 	csrf := field(t, csrfFieldRe, page)
 
 	// Bad CSRF: nothing starts.
@@ -189,6 +193,9 @@ func testAccountLink(t *testing.T, be backends) {
 	stale := f.fedBrowser()
 	stale.setCookie("latchkey_session", staleCookie)
 	scsrf := stale.accountCSRF()
+	if _, page := stale.get(f.issuer + "/account"); strings.Count(page, "Current password (needed if you signed in more than 5 minutes ago)") < 2 {
+		t.Fatalf("stale session not asked for a password:\n%s", page)
+	}
 	sessions, _ := f.broker.Sessions(ctx, "u-alice")
 	resp, page = stale.postRaw(f.issuer+"/account/identities/link", url.Values{"csrf": {scsrf}, "connector": {"up"}})
 	if resp.StatusCode != 400 || !contains(page, "For this change, enter your current password; without a password here, sign out and sign in again first.") {
@@ -200,7 +207,7 @@ func testAccountLink(t *testing.T, be backends) {
 	}
 	resp, page = stale.get(stale.startLink(url.Values{"csrf": {scsrf}, "connector": {"up"}, "current": {alicePassword}}))
 	assertAccountResult(t, resp, page, "The service is linked to your account. You can sign in with it from now on.")
-	if !contains(page, "up · alice@up.example") || contains(page, "Link another service") {
+	if !contains(page, `<li data-connector="up">Upstream · alice@up.example`) || contains(page, "Link another service") {
 		t.Fatalf("identity not listed or still offered:\n%s", page)
 	}
 	if i, err := f.db.GetIdentity(ctx, "up", "alice-up-2"); err != nil || i.UserID != "u-alice" {

@@ -131,6 +131,7 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 	}
 	ids = append(ids, pageMessageIDs...)
 	ids = append(ids, broker.AccountEventTitles()...)
+	ids = append(ids, "Local account")
 	for _, l := range i18n.Languages {
 		for _, id := range ids {
 			if !c.Lookup(l, id) {

@@ -199,7 +199,7 @@ clients:
 	if c.RecoveryCodes != 10 {
 		t.Errorf("recovery codes shown: %d", c.RecoveryCodes)
 	}
-	if len(c.Linked) != 1 || !strings.HasPrefix(c.Linked[0], "corp · carol@example.com") || c.LinkedMessage != "The service is linked to your account. You can sign in with it from now on." || c.UnlinkedMessage != "The service is unlinked from your account." {
+	if len(c.Linked) != 1 || !strings.HasPrefix(c.Linked[0], "Corp SSO · carol@example.com") || c.LinkedMessage != "The service is linked to your account. You can sign in with it from now on." || c.UnlinkedMessage != "The service is unlinked from your account." {
 		t.Errorf("link from the account page: %q %q, unlink %q", c.LinkedMessage, c.Linked, c.UnlinkedMessage)
 	}
 	if !strings.HasPrefix(c.Unconfirmed, "Confirm your e-mail address first") {
