@@ -56,8 +56,8 @@ func (s *Server) registerAccount(mux *http.ServeMux) error {
 	if err := s.registerAccountFactors(mux); err != nil { // account_factors.go
 		return err
 	}
-	s.registerAccountLink(mux)   // account_link.go
-	s.registerAccountSignIn(mux) // account_signin.go
+	s.registerAccountLink(mux)                          // account_link.go
+	s.registerAccountSignIn(mux)                        // account_signin.go
 	if err := s.registerRegistration(mux); err != nil { // register.go
 		return err
 	}

@@ -44,7 +44,6 @@ func (s *Server) registerAccountFactors(mux *http.ServeMux) error {
 	return nil
 }
 
-
 // factorError renders a refused addition on the account page (400, or
 // the account page's own answers: accountError).
 func (s *Server) factorError(w http.ResponseWriter, r *http.Request, view broker.ProfileView, err error) {
