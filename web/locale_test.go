@@ -132,6 +132,8 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 	ids = append(ids, pageMessageIDs...)
 	ids = append(ids, broker.AccountEventTitles()...)
 	ids = append(ids, "Local account")
+	ids = append(ids, accountFactorMessageIDs...)
+	ids = append(ids, accountLinkMessageIDs...)
 	for _, l := range i18n.Languages {
 		for _, id := range ids {
 			if !c.Lookup(l, id) {

@@ -1,11 +1,5 @@
 package web
 
-import (
-	"testing"
-
-	"github.com/latchkeyid/latchkey/web/i18n"
-)
-
 // accountLinkMessageIDs are the messages of broker/account_link.go and
 // broker/account_signin.go the pages show through {{t .Title}}, {{t
 // .Message}} and {{t .Error}} (templates are checked by
@@ -29,18 +23,4 @@ var accountLinkMessageIDs = []string{
 	"The sign-in could not be completed. Open your account page to try again.",
 	"Your account is disabled. Contact your administrator.",
 	"Your session has ended. Open your account page to sign in again.",
-}
-
-func TestAccountLinkMessagesInEveryLanguage(t *testing.T) {
-	c, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range i18n.Languages {
-		for _, id := range accountLinkMessageIDs {
-			if !c.Lookup(l, id) {
-				t.Errorf("%s: no message %q", l.Code, id)
-			}
-		}
-	}
 }

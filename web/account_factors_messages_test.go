@@ -1,11 +1,5 @@
 package web
 
-import (
-	"testing"
-
-	"github.com/latchkeyid/latchkey/web/i18n"
-)
-
 // accountFactorMessageIDs are the ids the code that adds a second factor
 // from the account page hands to {{t .Title}}, {{t .Error}} and
 // {{t .Message}} (broker/account_factors.go), kept apart from
@@ -18,18 +12,4 @@ var accountFactorMessageIDs = []string{
 	"The second factor is added. Here are your recovery codes: each signs you in once if you lose your second factors. They are shown only once.",
 	"That code is not valid; check your authenticator and try again.", "Your security key or passkey was not accepted; try again.",
 	"Give the security key or passkey a name of 1 to 64 characters.",
-}
-
-func TestAccountFactorMessagesInEveryLanguage(t *testing.T) {
-	c, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range i18n.Languages {
-		for _, id := range accountFactorMessageIDs {
-			if !c.Lookup(l, id) {
-				t.Errorf("%s: no message %q", l.Code, id)
-			}
-		}
-	}
 }
