@@ -103,6 +103,9 @@ func newFixture(t *testing.T) *fixture {
 // with localhost).
 type backends struct {
 	postgres, redis, https, localhost, webauthn bool
+	// prefix is a path for the issuer ("/auth"): the server is reached
+	// at srv.URL+prefix, as behind a proxy that keeps the path.
+	prefix string
 	// options changes the broker's options before it is built (extra
 	// factors, account e-mail).
 	options func(*broker.Options)
@@ -151,6 +154,7 @@ func newFixtureOn(t *testing.T, be backends) *fixture {
 	if be.localhost {
 		f.issuer = strings.Replace(f.srv.URL, "://127.0.0.1:", "://localhost:", 1)
 	}
+	f.issuer += be.prefix
 
 	issuer, err := token.New(token.Options{Issuer: f.issuer, Signer: km, IDTokenTTL: time.Hour, AccessTokenTTL: time.Hour, Clock: clk})
 	if err != nil {

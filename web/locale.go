@@ -27,6 +27,7 @@ var placeholderFuncs = template.FuncMap{
 	"themeCSS":  func() string { return "" },
 	"favicon":   func() string { return "" },
 	"logo":      func() string { return "" },
+	"base":      func() string { return "" },
 }
 
 // parseTemplates parses the named files with the page functions, each
@@ -116,15 +117,16 @@ func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th the
 			break
 		}
 		q := url.Values{"lang": {l.Code}, "return": {back}}
-		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: "/language?" + q.Encode(), Current: l.Code == lang.Code})
+		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: s.basePath("/language?" + q.Encode()), Current: l.Code == lang.Code})
 	}
 	return template.FuncMap{
 		"t":         s.i18n.Translator(lang),
 		"lang":      func() string { return lang.Code },
 		"languages": func() []langLink { return links },
-		"themeCSS":  func() string { return th.css },
-		"favicon":   func() string { return th.favicon },
-		"logo":      func() string { return th.logo },
+		"themeCSS":  func() string { return s.basePath(th.css) },
+		"favicon":   func() string { return s.basePath(th.favicon) },
+		"logo":      func() string { return s.basePath(th.logo) },
+		"base":      func() string { return s.base },
 	}
 }
 

@@ -58,6 +58,8 @@ type Options struct {
 
 // Server is the public http.Handler.
 type Server struct {
+	// base is the issuer's path ("" or "/auth"): basepath.go.
+	base         string
 	log          *slog.Logger
 	clock        clock.Clock
 	rand         io.Reader
@@ -112,6 +114,7 @@ func New(o Options) (*Server, error) {
 	if s.checkTimeout <= 0 {
 		s.checkTimeout = 2 * time.Second
 	}
+	s.base = issuerBase(o.Metadata.Issuer)
 	d, err := o.Metadata.JSON()
 	if err != nil {
 		return nil, err
@@ -178,7 +181,7 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("POST "+broker.PathUserinfo, s.userinfo)
 		mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	}
-	s.handler = s.chain(mux)
+	s.handler = s.withBase(s.chain(mux)) // basepath.go
 	return s, nil
 }
 
