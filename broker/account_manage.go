@@ -360,11 +360,6 @@ func (b *Broker) AccountRenameFactor(ctx context.Context, cookie, csrf, id, labe
 	return b.accountDone(ctx, view, sess, "The second factor is renamed.")
 }
 
-// recoveryRegenerator is the recovery-code factor's Regenerate.
-type recoveryRegenerator interface {
-	Regenerate(ctx context.Context, cur mfa.Credential) (mfa.Credential, []string, error)
-}
-
 // AccountRegenerateRecovery replaces the user's recovery codes with a new
 // set, returned once in view.RecoveryCodes (mfa.recovery.regenerated);
 // it needs a fresh authentication and an existing set.
@@ -378,7 +373,7 @@ func (b *Broker) AccountRegenerateRecovery(ctx context.Context, cookie, csrf, cu
 		return view, ErrAccountNotFound
 	}
 	f, err := b.mfa.Factors.Get(mfa.TypeRecovery)
-	regen, ok := f.(recoveryRegenerator)
+	issuer, ok := f.(recoveryIssuer)
 	if err != nil || !ok {
 		return view, ErrAccountNotFound
 	}
@@ -386,12 +381,10 @@ func (b *Broker) AccountRegenerateRecovery(ctx context.Context, cookie, csrf, cu
 		return view, err
 	}
 	var codes []string
-	err = b.mfa.Store.UpdateMFACredential(ctx, view.Factors[i].ID, func(cur storage.MFACredential) (storage.MFACredential, error) {
-		next, list, err := regen.Regenerate(ctx, cur)
-		codes = list
-		return next, err
-	})
-	if err != nil {
+	if err := b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) (err error) {
+		codes, err = issuer.Issue(ctx, tx, u.ID)
+		return err
+	}); err != nil {
 		return view, serverError(err)
 	}
 	b.accountEvent(ctx, "mfa.recovery.regenerated", u.ID, meta, nil)

@@ -485,7 +485,8 @@ func (b *Broker) EnrollMFA(ctx context.Context, id, binding, csrf string, bs Bro
 // codes left and returns the codes to show once.
 func (b *Broker) ensureRecovery(ctx context.Context, userID string) ([]string, error) {
 	f, err := b.mfa.Factors.Get(mfa.TypeRecovery)
-	if err != nil {
+	issuer, ok := f.(recoveryIssuer)
+	if err != nil || !ok {
 		return nil, nil
 	}
 	creds, err := b.mfa.Store.ListMFACredentials(ctx, userID)
@@ -495,25 +496,12 @@ func (b *Broker) ensureRecovery(ctx context.Context, userID string) ([]string, e
 	if slices.Contains(usableTypes(creds), mfa.TypeRecovery) {
 		return nil, nil
 	}
-	for _, c := range creds {
-		if c.Type == mfa.TypeRecovery {
-			if err := b.mfa.Store.DeleteMFACredential(ctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return nil, err
-			}
-		}
-	}
-	e, err := f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: userID, Label: "recovery codes"})
-	if err != nil {
-		return nil, err
-	}
-	cred, err := f.FinishEnrollment(ctx, e.Pending, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := b.mfa.Store.CreateMFACredential(ctx, cred); err != nil {
-		return nil, err
-	}
-	return e.Codes, nil
+	return issuer.Issue(ctx, b.mfa.Store, userID)
+}
+
+// recoveryIssuer is the recovery-code factor's Issue (mfa/recovery).
+type recoveryIssuer interface {
+	Issue(ctx context.Context, st mfa.Store, userID string) ([]string, error)
 }
 
 // ContinueMFA continues the login after the recovery codes were shown.

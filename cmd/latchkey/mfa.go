@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -182,34 +183,10 @@ func regenerateRecoveryCodes(ctx context.Context, db storage.Durable, f *recover
 		if err != nil {
 			return err
 		}
-		var current *storage.MFACredential
-		others := 0
-		for i := range creds {
-			if creds[i].Type == mfa.TypeRecovery {
-				current = &creds[i]
-			} else {
-				others++
-			}
-		}
-		if others == 0 {
+		if !slices.ContainsFunc(creds, func(c storage.MFACredential) bool { return c.Type != mfa.TypeRecovery }) {
 			return errNoFactor
 		}
-		if current != nil {
-			err = tx.UpdateMFACredential(ctx, current.ID, func(cur storage.MFACredential) (storage.MFACredential, error) {
-				next, list, err := f.Regenerate(ctx, cur)
-				codes = list
-				return next, err
-			})
-		} else {
-			var e mfa.Enrollment
-			if e, err = f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: u.ID, Label: "recovery codes"}); err == nil {
-				var cred mfa.Credential
-				if cred, err = f.FinishEnrollment(ctx, e.Pending, ""); err == nil {
-					codes = e.Codes
-					err = tx.CreateMFACredential(ctx, cred)
-				}
-			}
-		}
+		codes, err = f.Issue(ctx, tx, u.ID)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkeyid/latchkey/internal/clock"
 	"github.com/latchkeyid/latchkey/mfa"
+	"github.com/latchkeyid/latchkey/storage"
 )
 
 // AMR is the amr value a recovery code adds.
@@ -275,4 +276,54 @@ func Remaining(cred mfa.Credential) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Issue gives userID a new set of recovery codes in st and returns them
+// (shown once): an existing set is regenerated in place (its id and
+// label stay; the old codes stop working), any further sets are deleted;
+// without one a set is created. The one place that hands out codes: the
+// sign-in enrollment, the account page and `latchkey mfa
+// recovery-codes` all call it. Run it in a transaction where the caller
+// has one.
+func (f *Factor) Issue(ctx context.Context, st mfa.Store, userID string) ([]string, error) {
+	creds, err := st.ListMFACredentials(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("recovery: list credentials: %w", err)
+	}
+	var codes []string
+	kept := false
+	for _, c := range creds {
+		if c.Type != mfa.TypeRecovery {
+			continue
+		}
+		if kept {
+			if err := st.DeleteMFACredential(ctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return nil, fmt.Errorf("recovery: delete extra set %s: %w", c.ID, err)
+			}
+			continue
+		}
+		kept = true
+		if err := st.UpdateMFACredential(ctx, c.ID, func(cur mfa.Credential) (mfa.Credential, error) {
+			next, list, err := f.Regenerate(ctx, cur)
+			codes = list
+			return next, err
+		}); err != nil {
+			return nil, fmt.Errorf("recovery: regenerate %s: %w", c.ID, err)
+		}
+	}
+	if kept {
+		return codes, nil
+	}
+	e, err := f.BeginEnrollment(ctx, mfa.EnrollmentRequest{UserID: userID, Label: "recovery codes"})
+	if err != nil {
+		return nil, err
+	}
+	cred, err := f.FinishEnrollment(ctx, e.Pending, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CreateMFACredential(ctx, cred); err != nil {
+		return nil, fmt.Errorf("recovery: store the set: %w", err)
+	}
+	return e.Codes, nil
 }
