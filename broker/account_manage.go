@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mileusna/useragent"
+
 	"github.com/latchkeyid/latchkey/mfa"
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
@@ -37,8 +39,11 @@ type AccountSession struct {
 	Current     bool
 	ConnectorID string
 	Connector   string // its display name ("Local account" for local)
-	AuthTime    time.Time
-	Clients     []string
+	// Browser and OS are read from the User-Agent of the sign-in ("" when
+	// unknown); IP is its address.
+	Browser, OS, IP string
+	AuthTime        time.Time
+	Clients         []string
 }
 
 // AccountIdentity is a linked upstream identity.
@@ -140,7 +145,9 @@ func (b *Broker) loadAccountLists(ctx context.Context, view *ProfileView, sess s
 	}
 	view.Sessions = view.Sessions[:0]
 	for _, s := range list {
+		ua := useragent.Parse(s.Device.UserAgent)
 		view.Sessions = append(view.Sessions, AccountSession{SID: s.SID, Current: s.SID == sess.SID, ConnectorID: s.ConnectorID, Connector: b.connectorName(s.ConnectorID),
+			Browser: ua.Name, OS: ua.OS, IP: s.Device.IP,
 			AuthTime: s.AuthTime, Clients: slices.Clone(s.Clients)})
 	}
 	return b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {

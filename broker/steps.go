@@ -250,7 +250,7 @@ func (b *Broker) signIn(ctx context.Context, req *AuthRequest, bs BrowserSession
 	}
 	keepActive := active != nil && active.cookie != base && (base != "" || req.AddAccount)
 	endActive := active != nil && active.cookie != base && !keepActive
-	cookie, sess, err := b.sessions.Renew(ctx, base, userID, connectorID, amr)
+	cookie, sess, err := b.sessions.RenewOn(ctx, base, userID, connectorID, amr, session.Device{IP: meta.IP, UserAgent: truncate(meta.UserAgent, 256)})
 	if err != nil {
 		return Cookies{}, session.Session{}, err
 	}

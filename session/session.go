@@ -39,10 +39,20 @@ type Session struct {
 	// Clients are the clients the session signed into, in order.
 	Clients   []string  `json:"clients,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Device is the browser of the last sign-in (shown on the account
+	// page so the user can tell sessions apart).
+	Device Device `json:"device,omitzero"`
 	// IdleExpiry moves forward on use (at most once a minute); the session
 	// never outlives AbsoluteExpiry.
 	IdleExpiry     time.Time `json:"idle_expiry"`
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+}
+
+// Device describes the browser that signed in: its IP address and
+// User-Agent header (at most 256 bytes), as the request had them.
+type Device struct {
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"ua,omitempty"`
 }
 
 // Step is one authentication step (the shape of mfa.Step, which session
@@ -179,6 +189,10 @@ func expiry(s Session) time.Time {
 // Create starts a session for a user who just signed in and returns the
 // cookie value. amr lists the factors used now.
 func (s *Store) Create(ctx context.Context, userID, connectorID string, amr []string) (string, Session, error) {
+	return s.create(ctx, userID, connectorID, amr, Device{})
+}
+
+func (s *Store) create(ctx context.Context, userID, connectorID string, amr []string, dev Device) (string, Session, error) {
 	if userID == "" {
 		return "", Session{}, errors.New("create session: no user id")
 	}
@@ -193,7 +207,7 @@ func (s *Store) Create(ctx context.Context, userID, connectorID string, amr []st
 	}
 	sess := Session{
 		SID: sid, UserID: userID, AuthTime: now, AMR: slices.Clone(amr), ConnectorID: connectorID,
-		Factors: map[string]time.Time{}, Steps: withPrimary(nil, amr, now), CreatedAt: now,
+		Factors: map[string]time.Time{}, Steps: withPrimary(nil, amr, now), CreatedAt: now, Device: dev,
 		IdleExpiry: now.Add(s.idle), AbsoluteExpiry: now.Add(s.absolute),
 	}
 	for _, f := range amr {
@@ -348,12 +362,18 @@ func (s *Store) update(ctx context.Context, cookie string, fn func(r *record) (c
 // oldCookie names is left alone (the caller ends it, which notifies its
 // clients, or keeps it as another account of the browser).
 func (s *Store) Renew(ctx context.Context, oldCookie, userID, connectorID string, amr []string) (string, Session, error) {
+	return s.RenewOn(ctx, oldCookie, userID, connectorID, amr, Device{})
+}
+
+// RenewOn is Renew recording the browser that signed in (dev; a zero
+// Device keeps what the session had).
+func (s *Store) RenewOn(ctx context.Context, oldCookie, userID, connectorID string, amr []string, dev Device) (string, Session, error) {
 	old, _, ok, err := s.resolve(ctx, oldCookie)
 	if err != nil {
 		return "", Session{}, err
 	}
 	if !ok || old.UserID != userID || !alive(old.Session, s.now()) {
-		return s.Create(ctx, userID, connectorID, amr)
+		return s.create(ctx, userID, connectorID, amr, dev)
 	}
 	cookie, err := s.random()
 	if err != nil {
@@ -365,6 +385,9 @@ func (s *Store) Renew(ctx context.Context, oldCookie, userID, connectorID string
 		now := s.now()
 		r.Steps = withPrimary(r.AllSteps(), amr, now)
 		r.AuthTime, r.AMR, r.ConnectorID = now, slices.Clone(amr), connectorID
+		if dev != (Device{}) {
+			r.Device = dev
+		}
 		r.IdleExpiry, r.AbsoluteExpiry = now.Add(s.idle), now.Add(s.absolute)
 		if r.Factors == nil {
 			r.Factors = map[string]time.Time{}
@@ -378,7 +401,7 @@ func (s *Store) Renew(ctx context.Context, oldCookie, userID, connectorID string
 	})
 	if errors.Is(err, ErrNoSession) {
 		// Ended while we were renewing it: start afresh.
-		return s.Create(ctx, userID, connectorID, amr)
+		return s.create(ctx, userID, connectorID, amr, dev)
 	}
 	if err != nil {
 		return "", Session{}, err

@@ -365,3 +365,29 @@ func TestAddStep(t *testing.T) {
 		}
 	})
 }
+
+// TestRenewOnRecordsTheDevice: a sign-in records its browser; a renewal
+// without one keeps it, a new sign-in replaces it; ListByUser returns it.
+func TestRenewOnRecordsTheDevice(t *testing.T) {
+	forBackends(t, func(t *testing.T, s *session.Store, _ *clock.Fake, _ func()) {
+		ctx := t.Context()
+		laptop := session.Device{IP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
+		c1, first, err := s.RenewOn(ctx, "", "u1", "local", []string{"pwd"}, laptop)
+		if err != nil || first.Device != laptop || mustGet(t, s, c1).Device != laptop {
+			t.Fatalf("RenewOn new: %v %+v", err, first.Device)
+		}
+		c2, kept, err := s.RenewOn(ctx, c1, "u1", "local", []string{"pwd", "otp"}, session.Device{})
+		if err != nil || kept.SID != first.SID || kept.Device != laptop {
+			t.Fatalf("RenewOn without a device: %v %+v", err, kept)
+		}
+		phone := session.Device{IP: "198.51.100.2", UserAgent: "Mozilla/5.0 (iPhone) Safari/605.1"}
+		_, moved, err := s.RenewOn(ctx, c2, "u1", "local", []string{"pwd"}, phone)
+		if err != nil || moved.SID != first.SID || moved.Device != phone {
+			t.Fatalf("RenewOn with another device: %v %+v", err, moved)
+		}
+		list, err := s.ListByUser(ctx, "u1")
+		if err != nil || len(list) != 1 || list[0].Device != phone {
+			t.Fatalf("ListByUser: %v %+v", err, list)
+		}
+	})
+}

@@ -49,6 +49,7 @@ type suiteResult struct {
 		FactorsBefore, FactorsAfter, Events []string
 		EventTitles                         []string
 		KeyboardFocus                       []string
+		SessionLines                        []string
 		AddedMessage                        string
 		AddedCodes                          int
 		FactorsAdded                        []string
@@ -192,6 +193,13 @@ clients:
 	c := res.Checks
 	if c.EnHeading != "Sign in" || c.JaHeading != "サインイン" {
 		t.Errorf("headings en %q ja %q", c.EnHeading, c.JaHeading)
+	}
+	// Each session says how and from where: "… · Local account ·
+	// HeadlessChrome on Linux · 127.0.0.1 (this device)".
+	for _, l := range c.SessionLines {
+		if !strings.Contains(l, " · Local account · ") || !strings.Contains(l, " on Linux · 127.0.0.1") {
+			t.Errorf("session line %q", l)
+		}
 	}
 	if !slices.Equal(c.KeyboardFocus, []string{"username", "password"}) {
 		t.Errorf("keyboard sign-in focus went %q", c.KeyboardFocus)

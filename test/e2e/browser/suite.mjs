@@ -187,7 +187,8 @@ try {
   // A's account page: end B's session, then remove the authenticator app.
   await go(a, cfg.accountURL);
   await check(a, 'account');
-  out.checks.sessionsBefore = (await texts(a, '#sessions > li')).length;
+  out.checks.sessionLines = await texts(a, '#sessions > li');
+  out.checks.sessionsBefore = out.checks.sessionLines.length;
   await click(a, '#sessions form[action="/account/sessions/end"] button[type=submit]');
   await check(a, 'account-session-ended');
   out.checks.sessionMessage = (await texts(a, '#account-message'))[0];
