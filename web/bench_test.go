@@ -297,6 +297,20 @@ func BenchmarkHTTP(b *testing.B) {
 		stop()
 	})
 
+	// The login page alone (GET /login of one sign-in request): the
+	// hosted pages' render path, translated and themed.
+	{
+		vb := make([]byte, 32)
+		_, _ = rand.Read(vb)
+		sum := sha256.Sum256(vb)
+		q := url.Values{"response_type": {"code"}, "client_id": {benchApp}, "redirect_uri": {benchRedirect},
+			"scope": {benchLoginScopes}, "state": {"st"},
+			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+		rec := s.do(b, "GET", "/authorize?"+q.Encode(), "", "", nil, http.StatusSeeOther)
+		cookies, loginPath := rec.Result().Cookies(), strings.TrimPrefix(rec.Header().Get("Location"), benchIssuer)
+		run("login_page", func(b *testing.B) { s.do(b, "GET", loginPath, "", "", cookies, http.StatusOK) })
+	}
+
 	// The whole browser login: GET /authorize, GET /login, POST /login
 	// (argon2id at 64 KiB), then the app's code exchange.
 	run("login_flow", func(b *testing.B) {

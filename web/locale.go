@@ -108,26 +108,34 @@ func requestIDOf(r *http.Request, data any) string {
 	return ""
 }
 
-// pageFuncs are the template functions of one page in lang.
-func (s *Server) pageFuncs(r *http.Request, data any, lang i18n.Language, th theme) template.FuncMap {
-	back := returnPath(r, requestIDOf(r, data))
-	var links []langLink
-	for _, l := range i18n.Languages {
-		if back == "" {
-			break
-		}
-		q := url.Values{"lang": {l.Code}, "return": {back}}
-		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: s.basePath("/language?" + q.Encode()), Current: l.Code == lang.Code})
-	}
+// pageFuncs are the template functions of the pages in lang and theme th
+// (bound once per template, language and theme: boundPage).
+func (s *Server) pageFuncs(lang i18n.Language, th theme) template.FuncMap {
 	return template.FuncMap{
 		"t":         s.i18n.Translator(lang),
 		"lang":      func() string { return lang.Code },
-		"languages": func() []langLink { return links },
+		"languages": func() []langLink { return nil },
 		"themeCSS":  func() string { return s.basePath(th.css) },
 		"favicon":   func() string { return s.basePath(th.favicon) },
 		"logo":      func() string { return s.basePath(th.logo) },
 		"base":      func() string { return s.base },
 	}
+}
+
+// languageLinks are the switcher's links of a page of r in lang (the
+// layout shows them as .Languages); none for a page that cannot be
+// loaded again.
+func (s *Server) languageLinks(r *http.Request, data any, lang i18n.Language) []langLink {
+	back := returnPath(r, requestIDOf(r, data))
+	if back == "" {
+		return nil
+	}
+	links := make([]langLink, 0, len(i18n.Languages))
+	for _, l := range i18n.Languages {
+		q := url.Values{"lang": {l.Code}, "return": {back}}
+		links = append(links, langLink{Code: l.Code, Name: l.Name, URL: s.basePath("/language?" + q.Encode()), Current: l.Code == lang.Code})
+	}
+	return links
 }
 
 // switcherPages maps the path of a request that renders a page to the

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"github.com/latchkeyid/latchkey/broker"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"text/template/parse"
 
+	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/web/i18n"
 )
 

@@ -5,14 +5,17 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/logging"
+	"github.com/latchkeyid/latchkey/web/i18n"
 )
 
 //go:embed templates/*.html
@@ -77,12 +80,19 @@ func (s *Server) parsePages() (*pages, error) {
 
 // render executes t into a buffer first, so a template error becomes a
 // clean 500 rather than half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, csp string, data any) {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, csp string, data map[string]any) {
 	var buf bytes.Buffer
 	lang, th := s.pageLanguage(r, data)
-	page, err := t.Clone()
+	page, err := s.boundPage(t, lang, th)
 	if err == nil {
-		err = page.Funcs(s.pageFuncs(r, data, lang, th)).Execute(&buf, data)
+		if links := s.languageLinks(r, data, lang); links != nil {
+			data = maps.Clone(data)
+			if data == nil {
+				data = map[string]any{}
+			}
+			data["Languages"] = links
+		}
+		err = page.Execute(&buf, data)
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "render page", slog.Any("error", err))
@@ -98,6 +108,30 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 	h.Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// pageKey names a page template bound to a language and a theme.
+type pageKey struct {
+	t    *template.Template
+	lang string
+	th   theme
+}
+
+// boundPage is t with the functions of lang and th: cloned and bound on
+// first use, then kept, so html/template escapes each page once per
+// language and theme rather than on every render (the originals are
+// never executed; executing a bound page is safe in parallel).
+func (s *Server) boundPage(t *template.Template, lang i18n.Language, th theme) (*template.Template, error) {
+	k := pageKey{t: t, lang: lang.Code, th: th}
+	if p, ok := s.boundPages.Load(k); ok {
+		return p.(*template.Template), nil
+	}
+	p, err := t.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("clone page %s: %w", t.Name(), err)
+	}
+	got, _ := s.boundPages.LoadOrStore(k, p.Funcs(s.pageFuncs(lang, th)))
+	return got.(*template.Template), nil
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, pe *broker.PageError) {

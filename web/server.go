@@ -59,7 +59,10 @@ type Options struct {
 // Server is the public http.Handler.
 type Server struct {
 	// base is the issuer's path ("" or "/auth"): basepath.go.
-	base         string
+	base string
+	// boundPages are the page templates bound to a language and theme
+	// (pageKey -> *template.Template): pages.go boundPage.
+	boundPages   sync.Map
 	log          *slog.Logger
 	clock        clock.Clock
 	rand         io.Reader
