@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
-	"time"
 
 	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
@@ -62,7 +61,7 @@ func (b *Broker) endSession(ctx context.Context, sid, reason string, actor strin
 	// Every access token issued under the session until now stops
 	// working at introspection and /userinfo (accessRevoked); tokens a
 	// surviving refresh token mints later are not touched.
-	if err := b.eph.Put(ctx, endedSIDKey(sess.SID), []byte(now.UTC().Format(time.RFC3339Nano)), b.atTTL); err != nil {
+	if err := b.markSIDEnded(ctx, sess.SID, now); err != nil {
 		b.log.ErrorContext(ctx, "end session: mark its access tokens ended", slog.Any("error", err))
 	}
 	var clients []storage.Client

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/broker/token"
@@ -109,7 +108,9 @@ func isClientToken(c token.AccessClaims) bool { return c.Subject == c.ClientID &
 
 // accessRevoked tells whether an access token was revoked: its jti is
 // on the denylist (/revoke), or it names a session (sid) that ended at or
-// after the token was issued (logout, an admin or the user ending it).
+// after the token was issued (logout, an admin or the user ending it),
+// or in which its client's refresh family was revoked for reuse since
+// (sidmarks.go).
 // iat has whole seconds, so a token minted in the second the session
 // ended counts as before it.
 func (b *Broker) accessRevoked(ctx context.Context, claims token.AccessClaims) (bool, *oauth2.Error) {
@@ -130,15 +131,15 @@ func (b *Broker) accessRevoked(ctx context.Context, claims token.AccessClaims) (
 	case err != nil:
 		return false, oauth2.ErrServerError("", fmt.Errorf("check ended sessions: %w", err))
 	}
-	ended, err := time.Parse(time.RFC3339Nano, string(raw))
-	if err != nil {
+	marks, ok := parseSIDMarks(raw)
+	if !ok {
 		return true, nil // unreadable: fail closed
 	}
-	return !claims.IssuedAt.After(ended.Truncate(time.Second)), nil
+	return marks.revokes(claims.ClientID, claims.IssuedAt), nil
 }
 
-// endedSIDKey marks a session ended (endSession) for as long as an access
-// token issued under it may live.
+// endedSIDKey holds a session's sidMarks (sidmarks.go) for as long as an
+// access token issued under it may live.
 func endedSIDKey(sid string) string { return "ended-sid:" + sid }
 
 func (b *Broker) introspectRefresh(ctx context.Context, caller storage.Client, tok string) (*Introspection, *oauth2.Error) {

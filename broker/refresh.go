@@ -289,6 +289,12 @@ func (b *Broker) refreshReused(ctx context.Context, client storage.Client, rec s
 		b.log.ErrorContext(ctx, "revoke a reused refresh token's family", slog.String("refresh_family", rec.FamilyID), slog.Any("error", err))
 		return
 	}
+	// The family's access tokens go too: they carry the family's sid.
+	if rec.SID != "" {
+		if err := b.markSIDClient(ctx, rec.SID, client.ID, now); err != nil {
+			b.log.ErrorContext(ctx, "revoke a reused refresh token's access tokens", slog.String("refresh_family", rec.FamilyID), slog.Any("error", err))
+		}
+	}
 	b.log.WarnContext(ctx, "refresh token reused: family revoked", slog.String("client_id", client.ID),
 		slog.String("refresh_family", rec.FamilyID), slog.String("reason", reason))
 }

@@ -504,3 +504,46 @@ func TestDeriveRefreshKey(t *testing.T) {
 }
 
 const wantRefreshKeyHex = "a047074c53b991fbe04ab8b14c4f01c1735874fbf7edd05eb31b5b7fa884521f"
+
+// TestRefreshReuseRevokesAccessTokens: a reused refresh token revokes its
+// family and the access tokens the client got under that session until
+// then (userinfo: invalid_token); another user's tokens and tokens
+// minted later are untouched.
+func TestRefreshReuseRevokesAccessTokens(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn func(t testing.TB) string, dialect string) {
+		f := newFixture(t, dialect, dsn(t), withGrace(0))
+		f.addUser("alice")
+		f.addUser("bob")
+		f.addClient(storage.Client{ID: appID}, appSecret)
+		cc := basic(appID, appSecret)
+		ctx := context.Background()
+		first := f.login(appID, cc, "alice", refreshOK)
+		bobs := f.login(appID, cc, "bob", refreshOK)
+		f.clock.Advance(time.Second)
+		second, oerr := f.refresh(cc, first.RefreshToken)
+		if oerr != nil {
+			t.Fatal(oerr)
+		}
+		for name, at := range map[string]string{"first": first.AccessToken, "second": second.AccessToken, "bob's": bobs.AccessToken} {
+			if _, oerr := f.b.UserInfo(ctx, at); oerr != nil {
+				t.Fatalf("%s access token before the reuse: %v", name, oerr)
+			}
+		}
+		f.clock.Advance(time.Second)
+		_, oerr = f.refresh(cc, first.RefreshToken)
+		wantOAuthError(t, "reuse", oerr, "invalid_grant", "the refresh token is invalid, expired or revoked", 400)
+		for name, at := range map[string]string{"first": first.AccessToken, "second": second.AccessToken} {
+			_, oerr := f.b.UserInfo(ctx, at)
+			wantOAuthError(t, name+" access token after the reuse", oerr, "invalid_token", "the access token was revoked", 401)
+		}
+		if _, oerr := f.b.UserInfo(ctx, bobs.AccessToken); oerr != nil {
+			t.Fatalf("bob's access token after alice's reuse: %v", oerr)
+		}
+		f.clock.Advance(time.Second)
+		if again := f.login(appID, cc, "alice", refreshOK); again.AccessToken != "" {
+			if _, oerr := f.b.UserInfo(ctx, again.AccessToken); oerr != nil {
+				t.Fatalf("a new sign-in's access token: %v", oerr)
+			}
+		}
+	})
+}
