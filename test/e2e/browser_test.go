@@ -32,6 +32,7 @@ type suiteResult struct {
 	Error         string      `json:"error"`
 	Pages         []suitePage `json:"pages"`
 	Violations    []string    `json:"violations"`
+	Overflow      []string    `json:"overflow"`
 	ConsoleErrors []string    `json:"consoleErrors"`
 	AxeRuns       int         `json:"axeRuns"`
 	Checks        struct {
@@ -180,6 +181,9 @@ clients:
 	}
 	for _, v := range res.Violations {
 		t.Errorf("axe: %s", v)
+	}
+	for _, o := range res.Overflow {
+		t.Errorf("scrolls sideways on a 360 px phone: %s", o)
 	}
 	// The error page answers 400 on purpose, a sign-in before the address
 	// is confirmed 403.

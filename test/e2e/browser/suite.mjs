@@ -11,7 +11,8 @@
 // signs out. Every page is screenshotted at 390 and 1280 px
 // (cfg.shotDir/NAME-WIDTH.png) and checked with @axe-core/playwright
 // (WCAG 2.0-2.2 A/AA and best practices) at both widths and in dark mode;
-// serious and critical violations are reported. The page's CSP stays on.
+// serious and critical violations are reported; at 360 px no page may be
+// wider than the screen. The page's CSP stays on.
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
@@ -30,7 +31,7 @@ async function readStdin() {
 }
 
 const cfg = await readStdin();
-const out = { pages: [], violations: [], checks: {}, consoleErrors: [], axeRuns: 0 };
+const out = { pages: [], violations: [], overflow: [], checks: {}, consoleErrors: [], axeRuns: 0 };
 const dirs = [];
 const contexts = [];
 
@@ -70,7 +71,11 @@ async function check(page, name) {
       }
     }
   }
+  // The smallest phone we support: nothing wider than the screen.
   await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 360, height: 740 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (wide > 360) out.overflow.push(`${name}: ${wide} px wide at 360`);
   await page.setViewportSize({ width: 1280, height: 800 });
   const u = new URL(page.url());
   out.pages.push({ name, path: u.pathname, lang: await page.getAttribute('html', 'lang'), title: await page.title() });
