@@ -415,6 +415,10 @@ type SessionView struct {
 	Clients        []string  `json:"clients"`
 	IdleExpiry     time.Time `json:"idle_expiry"`
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+	// IP and UserAgent are the browser's at the last sign-in (none for
+	// sessions from before they were recorded).
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // ViewSession describes a session (lists are never null).
@@ -427,7 +431,7 @@ func ViewSession(x session.Session) SessionView {
 		amr = []string{}
 	}
 	return SessionView{SID: x.SID, CreatedAt: x.CreatedAt, AuthTime: x.AuthTime, ConnectorID: x.ConnectorID,
-		AMR: amr, Clients: clients, IdleExpiry: x.IdleExpiry, AbsoluteExpiry: x.AbsoluteExpiry}
+		AMR: amr, Clients: clients, IdleExpiry: x.IdleExpiry, AbsoluteExpiry: x.AbsoluteExpiry, IP: x.Device.IP, UserAgent: x.Device.UserAgent}
 }
 
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {

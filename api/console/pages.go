@@ -346,6 +346,8 @@ type sessionRow struct {
 	AMR            []string  `json:"amr"`
 	Clients        []string  `json:"clients"`
 	AbsoluteExpiry time.Time `json:"absolute_expiry"`
+	IP             string    `json:"ip"`
+	UserAgent      string    `json:"user_agent"`
 }
 
 type identityRow struct {
