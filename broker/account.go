@@ -519,6 +519,16 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	if err != nil || u.Disabled {
 		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
 	}
+	// A session short of the account client's second factor (made by
+	// the password while /mfa still asks) is not signed in here: GET
+	// /account signs in through the account client, which asks it.
+	if err := b.accountSessionComplete(ctx, sess, u); err != nil {
+		status := 401
+		if !errors.Is(err, errAccountSecondFactor) {
+			status = 500
+		}
+		return ProfileView{}, storage.User{}, &PageError{Status: status, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
+	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
 	view.NeedsPassword = view.HasPassword && b.now().Sub(sess.AuthTime) > FreshAuthWindow
