@@ -127,6 +127,28 @@ type linkRecord struct {
 	// (self-registration, a refused sign-in): after the link is used the
 	// page links back to its login page.
 	RequestID string `json:"request_id,omitempty"`
+	// From is the account's address when a verification link was sent:
+	// the link is void once the address is another (a second change, or
+	// a confirmed one), so a superseded link (a mistyped address's) never
+	// takes the account's address over. nil: a link from before it.
+	From *string `json:"from,omitempty"`
+}
+
+// errLinkSuperseded: the account's address changed since the link was
+// sent.
+var errLinkSuperseded = errors.New("the account's address changed since the link was sent")
+
+// linkCurrent reports whether rec still applies to u: a verification
+// link while the address is the one it was sent from, a reset link
+// while the address is the one it was sent to.
+func linkCurrent(rec linkRecord, u storage.User) bool {
+	switch rec.Kind {
+	case linkVerify:
+		return rec.From == nil || *rec.From == u.Email
+	case linkReset:
+		return rec.Email == u.Email
+	}
+	return false
 }
 
 func linkKey(random string) string {
@@ -247,7 +269,8 @@ func (b *Broker) sendEmailVerification(ctx context.Context, userID, address, req
 	if address, err = otp.NormalizeEmail(address); err != nil {
 		return err
 	}
-	tok, err := b.newLink(ctx, linkRecord{Kind: linkVerify, UserID: u.ID, Email: address, RequestID: reqID}, b.acct.VerifyTTL)
+	from := u.Email
+	tok, err := b.newLink(ctx, linkRecord{Kind: linkVerify, UserID: u.ID, Email: address, RequestID: reqID, From: &from}, b.acct.VerifyTTL)
 	if err != nil {
 		return err
 	}
@@ -284,6 +307,9 @@ func (b *Broker) VerifyEmailPage(ctx context.Context, token string) (EmailLinkVi
 	if err != nil {
 		return EmailLinkView{}, errLinkInvalid
 	}
+	if u, err := b.acct.Users.GetUser(ctx, rec.UserID); err != nil || !linkCurrent(rec, u) {
+		return EmailLinkView{}, errLinkInvalid
+	}
 	return EmailLinkView{Token: token, Email: otp.MaskEmail(rec.Email)}, nil
 }
 
@@ -299,10 +325,16 @@ func (b *Broker) ConfirmEmail(ctx context.Context, token string, meta RequestMet
 	}
 	var old string
 	err = b.acct.Users.UpdateUser(ctx, rec.UserID, func(u storage.User) (storage.User, error) {
+		if !linkCurrent(rec, u) {
+			return u, errLinkSuperseded
+		}
 		old = u.Email
 		u.Email, u.EmailVerified, u.UpdatedAt = rec.Email, true, b.now()
 		return u, nil
 	})
+	if errors.Is(err, errLinkSuperseded) || errors.Is(err, storage.ErrNotFound) {
+		return EmailLinkView{}, withCause(errLinkInvalid, err)
+	}
 	if err != nil {
 		return EmailLinkView{}, &PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}
 	}
@@ -397,7 +429,7 @@ func (b *Broker) ResetPasswordPage(ctx context.Context, token string) (EmailLink
 		return EmailLinkView{}, errLinkInvalid
 	}
 	u, err := b.acct.Users.GetUser(ctx, rec.UserID)
-	if err != nil {
+	if err != nil || !linkCurrent(rec, u) {
 		return EmailLinkView{}, errLinkInvalid
 	}
 	return EmailLinkView{Token: token, Username: u.Username}, nil
@@ -416,7 +448,7 @@ func (b *Broker) ResetPassword(ctx context.Context, token, password, confirm str
 		return EmailLinkView{}, pageError{errLinkInvalid}
 	}
 	u, err := b.acct.Users.GetUser(ctx, rec.UserID)
-	if err != nil {
+	if err != nil || !linkCurrent(rec, u) {
 		return EmailLinkView{}, pageError{errLinkInvalid}
 	}
 	if err := b.checkNewPassword(u, password, confirm); err != nil {
@@ -518,6 +550,16 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 	u, err := b.acct.Users.GetUser(ctx, sess.UserID)
 	if err != nil || u.Disabled {
 		return ProfileView{}, storage.User{}, &PageError{Status: 401, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
+	}
+	// A session short of the account client's second factor (made by
+	// the password while /mfa still asks) is not signed in here: GET
+	// /account signs in through the account client, which asks it.
+	if err := b.accountSessionComplete(ctx, sess, u); err != nil {
+		status := 401
+		if !errors.Is(err, errAccountSecondFactor) {
+			status = 500
+		}
+		return ProfileView{}, storage.User{}, &PageError{Status: status, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
 	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
 		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}

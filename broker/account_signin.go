@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/latchkeyid/latchkey/broker/oauth2"
+	"github.com/latchkeyid/latchkey/mfa/policy"
+	"github.com/latchkeyid/latchkey/session"
 	"github.com/latchkeyid/latchkey/storage"
 )
 
@@ -137,6 +139,35 @@ func (b *Broker) AccountSignInCallback(ctx context.Context, query url.Values, co
 	}
 	if u, err := b.acct.Users.GetUser(ctx, sess.UserID); err != nil || u.Disabled {
 		return &PageError{Status: 403, Title: "Account disabled", Message: "Your account is disabled. Contact your administrator.", Err: fmt.Errorf("account sign-in: user %q disabled or gone (%v)", sess.UserID, err)}
+	}
+	return nil
+}
+
+// errAccountSecondFactor: the session does not meet the account
+// client's second-factor policy.
+var errAccountSecondFactor = errors.New("account page: the session lacks the second factor the account client asks")
+
+// accountSessionComplete checks that sess meets what a sign-in to the
+// account page asks (the MFA policy of the account client, as the
+// dispatcher's secondFactor evaluates it): the SSO session exists as
+// soon as the first factor is checked, before /mfa asks the second, and
+// must not open the account page (remove or add factors, change the
+// address) on a password alone.
+func (b *Broker) accountSessionComplete(ctx context.Context, sess session.Session, u storage.User) error {
+	if b.mfa == nil {
+		return nil
+	}
+	creds, err := b.mfa.Store.ListMFACredentials(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("account page: list second factors: %w", err)
+	}
+	d, err := b.mfa.Policy.Evaluate(policy.Input{ClientID: AccountClientID, ConnectorID: sess.ConnectorID, Groups: u.Groups,
+		Enrolled: usableTypes(creds), Steps: toMFASteps(sess.AllSteps())})
+	switch {
+	case err != nil:
+		return fmt.Errorf("account page: mfa policy: %w", err)
+	case d.Action != policy.Allow:
+		return fmt.Errorf("%w (%s)", errAccountSecondFactor, d.Action)
 	}
 	return nil
 }

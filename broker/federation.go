@@ -459,7 +459,7 @@ func (b *Broker) linkIdentity(ctx context.Context, up Upstream, ident providers.
 				}); err != nil {
 					return err
 				}
-				return b.syncProfile(ctx, tx, &user, ident)
+				return b.syncProfile(ctx, tx, &user, connID, ident)
 			case !errors.Is(err, storage.ErrNotFound):
 				return err
 			case mode == linkExisting:
@@ -533,9 +533,19 @@ func mergeStored(up Upstream, u storage.User, stored storage.Identity, fresh pro
 
 // syncProfile copies the upstream's view of the user into a user without
 // a local password (one that federation created): the ID token's claims
-// follow the upstream's mapped claims.
-func (b *Broker) syncProfile(ctx context.Context, tx storage.Durable, u *storage.User, ident providers.Identity) error {
+// follow the upstream's mapped claims. Only the identity the user was
+// created with (its oldest) does: one linked later (from the account
+// page, or by proof) signs in but does not choose the user's address,
+// its verified flag, name or groups.
+func (b *Broker) syncProfile(ctx context.Context, tx storage.Durable, u *storage.User, connectorID string, ident providers.Identity) error {
 	if u.PasswordHash != "" {
+		return nil
+	}
+	ids, err := tx.ListUserIdentities(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 && (ids[0].ConnectorID != connectorID || ids[0].Subject != ident.Subject) {
 		return nil
 	}
 	next := *u

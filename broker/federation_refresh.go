@@ -128,7 +128,7 @@ func (b *Broker) upstreamRefresh(ctx context.Context, client storage.Client, rec
 		}
 		got.Subject = fs.Subject
 		got = mergeStored(up, u, ident, got)
-		if err := b.syncProfile(ctx, tx, &u, got); err != nil {
+		if err := b.syncProfile(ctx, tx, &u, fs.ConnectorID, got); err != nil {
 			return err
 		}
 		synced = u

@@ -13,6 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/latchkeyid/latchkey/internal/notify/email"
 	"github.com/latchkeyid/latchkey/internal/ratelimit"
 	"github.com/latchkeyid/latchkey/mfa/otp"
@@ -115,10 +117,16 @@ func (b *Broker) RegisterPage(ctx context.Context, id, binding string) (Register
 
 // checkUsername validates a username typed into the registration form
 // and returns it in lower case (as Keycloak stores them), so that
-// "Alice" and "alice" cannot be two accounts.
+// "Alice" and "alice" cannot be two accounts. It is NFKC-normalised
+// first and after, so that look-alike spellings are one name too: the
+// fullwidth "ａｌｉｃｅ" is "alice", "ﬁ" is "fi", and a letter with a
+// combining accent is the accented letter.
 func checkUsername(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || utf8.RuneCountInString(s) > MaxRegisterUsername || !utf8.ValidString(s) {
+	if !utf8.ValidString(s) {
+		return "", ErrRegisterUsername
+	}
+	s = norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s))))
+	if s == "" || utf8.RuneCountInString(s) > MaxRegisterUsername {
 		return "", ErrRegisterUsername
 	}
 	for _, r := range s {

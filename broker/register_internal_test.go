@@ -11,6 +11,11 @@ func TestCheckUsername(t *testing.T) {
 		{"alice", "alice"}, {"  Alice.B ", "alice.b"}, {"bob_smith-1@corp", "bob_smith-1@corp"}, {"Jürgen", "jürgen"},
 		{strings.Repeat("a", 64), strings.Repeat("a", 64)}, {"", ""}, {"   ", ""}, {"a b", ""}, {"a\tb", ""},
 		{"a/b", ""}, {"<script>", ""}, {strings.Repeat("a", 65), ""}, {"a\x00", ""}, {"\xff", ""},
+		// Look-alikes are the same name (NFKC): fullwidth letters, a
+		// ligature, a combining accent; fullwidth punctuation that is
+		// not allowed stays refused.
+		{"ａｌｉｃｅ", "alice"}, {"Ａｌｉｃｅ", "alice"}, {"\uFB01nn", "finn"}, {"Ju\u0308rgen", "jürgen"}, {"ａ／ｂ", ""},
+		{"\u2160", "i"},
 	} {
 		got, err := checkUsername(tc.in)
 		if got != tc.want || (err != nil) != (tc.want == "") {
@@ -22,7 +27,7 @@ func TestCheckUsername(t *testing.T) {
 // FuzzCheckUsername: any input is refused or turned into a lower-case
 // name of 1 to 64 allowed characters that checks as itself.
 func FuzzCheckUsername(f *testing.F) {
-	for _, s := range []string{"alice", " Bob ", "ä.ö", "a b", "\xff\xfe", strings.Repeat("x", 65), "İstanbul", "ǅ"} {
+	for _, s := range []string{"alice", " Bob ", "ä.ö", "a b", "\xff\xfe", strings.Repeat("x", 65), "İstanbul", "ǅ", "ａｌｉｃｅ", "\uFB01", "Ju\u0308rgen", "\u2160", "\u1D2C"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

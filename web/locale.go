@@ -195,7 +195,17 @@ func (s *Server) switchLanguage(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath accepts only a path of this server ("/x", not "//host" or
-// "/\host"), so the switcher is no open redirect.
+// "/\host"), so the switcher is no open redirect. Browsers drop tabs and
+// newlines from a URL and read "\" as "/" ("/<tab>/host" is "//host"),
+// so no control character and no backslash is accepted anywhere.
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\") && !strings.ContainsAny(p, "\r\n")
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -231,6 +231,12 @@ func TestSwitchLanguage(t *testing.T) {
 		{"other host refused", "lang=fr&return=%2F%2Fevil.example%2F", "/account", "fr"},
 		{"backslash host refused", "lang=fr&return=%2F%5Cevil.example", "/account", "fr"},
 		{"absolute URL refused", "lang=es&return=https%3A%2F%2Fevil.example%2F", "/account", "es"},
+		// Browsers drop tabs and newlines from a URL and read "\" as
+		// "/": each of these would become //evil.example.
+		{"tab then host refused", "lang=fr&return=%2F%09%2Fevil.example", "/account", "fr"},
+		{"tab then backslash refused", "lang=fr&return=%2F%09%5Cevil.example", "/account", "fr"},
+		{"other control character refused", "lang=fr&return=%2F%0B%2Fevil.example", "/account", "fr"},
+		{"backslashes later refused", "lang=fr&return=%2F.%5C%5Cevil.example", "/account", "fr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
