@@ -464,6 +464,9 @@ func (b *Broker) ResetPassword(ctx context.Context, token, password, confirm str
 	if err := b.setPassword(ctx, u.ID, hash, rec.Email); err != nil {
 		return EmailLinkView{}, pageError{&PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side. Please try again.", Err: err}}
 	}
+	if !u.EmailVerified {
+		b.dropUnprovenAccess(ctx, u, meta)
+	}
 	n, err := b.EndSessions(ctx, u.ID, "password_reset", "user:"+u.ID)
 	if err != nil {
 		b.log.ErrorContext(ctx, "password reset: end sessions", slog.Any("error", err))
@@ -471,6 +474,48 @@ func (b *Broker) ResetPassword(ctx context.Context, token, password, confirm str
 	b.loginSucceeded(ctx, u.Username) // the lockout of the old password is over
 	b.accountEvent(ctx, "user.password.reset", u.ID, meta, map[string]any{"sessions_ended": n})
 	return EmailLinkView{Done: true, Username: u.Username, Message: "Your password is changed, and you are signed out everywhere. Sign in again from your application."}, nil
+}
+
+// dropUnprovenAccess removes the second factors and linked sign-in
+// services of u, whose address a password reset just proved for the
+// first time: whoever set them up had never shown they own the address,
+// and the account may have been made with someone else's (account
+// pre-hijacking: the owner resets the password and takes the account
+// over; what the squatter set up must not keep a way in). Failures are
+// logged: the reset itself stands.
+func (b *Broker) dropUnprovenAccess(ctx context.Context, u storage.User, meta RequestMeta) {
+	var creds []storage.MFACredential
+	var ids []storage.Identity
+	err := b.store.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
+		var err error
+		if creds, err = tx.ListMFACredentials(ctx, u.ID); err != nil {
+			return err
+		}
+		for _, c := range creds {
+			if err := tx.DeleteMFACredential(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+		if ids, err = tx.ListUserIdentities(ctx, u.ID); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := tx.DeleteIdentity(ctx, id.ConnectorID, id.Subject); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.log.ErrorContext(ctx, "password reset of an unconfirmed address: remove factors and links", slog.Any("error", err))
+		return
+	}
+	for _, c := range creds {
+		b.accountEvent(ctx, "mfa.removed", u.ID, meta, map[string]any{"credential_id": c.ID, "type": c.Type, "reason": "unconfirmed_address_reset"})
+	}
+	for _, id := range ids {
+		b.accountEvent(ctx, "identity.unlinked", u.ID, meta, map[string]any{"connector_id": id.ConnectorID, "reason": "unconfirmed_address_reset"})
+	}
 }
 
 // pageError carries a page error through an error return.

@@ -280,3 +280,55 @@ func TestAccountChangePasswordAndEmail(t *testing.T) {
 func oauthS256() []oauth2.AuthCodeOption {
 	return []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(oauth2.GenerateVerifier())}
 }
+
+// TestResetOfAnUnconfirmedAddressDropsWhatASquatterSetUp: an account made
+// with someone else's address (never confirmed) got a second factor and a
+// linked service; the address's owner resets the password: the reset
+// confirms the address and removes both (account pre-hijacking). A
+// confirmed account's reset keeps its factors.
+func TestResetOfAnUnconfirmedAddressDropsWhatASquatterSetUp(t *testing.T) {
+	mp := testenv.StartMailpit(t)
+	f := newFixtureOn(t, backends{options: func(o *broker.Options) { withAccounts(t, mp, o.Store.(storage.Durable))(o) }})
+	ctx := context.Background()
+	f.addUser(storage.User{ID: "u-sq", Username: "victim", Email: "victim@example.com"}, "squatter's password")
+	f.addUser(storage.User{ID: "u-ok", Username: "carol", Email: "carol@example.com", EmailVerified: true}, "carol's password")
+	for _, c := range []storage.MFACredential{
+		{ID: "totp-sq", UserID: "u-sq", Type: "totp", Label: "squatter's phone", Data: []byte("sealed")},
+		{ID: "totp-ok", UserID: "u-ok", Type: "totp", Label: "carol's phone", Data: []byte("sealed")},
+	} {
+		if err := f.db.CreateMFACredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.CreateIdentity(ctx, storage.Identity{ConnectorID: "github", Subject: "gh-squatter", UserID: "u-sq"}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser()
+	for _, who := range []string{"victim@example.com", "carol@example.com"} {
+		_, page := b.get(f.issuer + "/account/forgot")
+		b.post(f.issuer+"/account/forgot", url.Values{"csrf": {field(t, csrfFieldRe, page)}, "email": {who}})
+		f.broker.WaitAccountMail()
+		_, token := mailedLink(t, mp, who, "Reset your Latchkey password")
+		resp, page := b.post(f.issuer+"/account/reset", url.Values{"token": {token}, "password": {"owner's new password"}, "confirm": {"owner's new password"}})
+		if resp.StatusCode != 200 || !contains(page, "Your password is changed") {
+			t.Fatalf("reset %s: %d\n%s", who, resp.StatusCode, page)
+		}
+	}
+	if u, _ := f.db.GetUser(ctx, "u-sq"); !u.EmailVerified {
+		t.Fatal("the reset did not confirm the address")
+	}
+	if creds, _ := f.db.ListMFACredentials(ctx, "u-sq"); len(creds) != 0 {
+		t.Fatalf("the squatter's factors are left: %+v", creds)
+	}
+	if ids, _ := f.db.ListUserIdentities(ctx, "u-sq"); len(ids) != 0 {
+		t.Fatalf("the squatter's linked service is left: %+v", ids)
+	}
+	if creds, _ := f.db.ListMFACredentials(ctx, "u-ok"); len(creds) != 1 {
+		t.Fatalf("a confirmed account's reset removed its factors: %+v", creds)
+	}
+	removed, unlinked := f.events(t, "mfa.removed"), f.events(t, "identity.unlinked")
+	if len(removed) != 1 || removed[0].Data["credential_id"] != "totp-sq" || removed[0].Data["reason"] != "unconfirmed_address_reset" ||
+		len(unlinked) != 1 || unlinked[0].Data["connector_id"] != "github" {
+		t.Fatalf("events: removed %+v unlinked %+v", removed, unlinked)
+	}
+}
