@@ -97,8 +97,15 @@ func (c *Connector) Login(ctx context.Context, username, password string) (provi
 
 	var acct Account
 	found := false
-	if username != "" {
-		a, err := c.accounts.AccountByUsername(ctx, username)
+	// The username as typed, then in lower case: self-registration stores
+	// usernames in lower case (as Keycloak does), so "Alice" signs in as
+	// "alice"; an account whose stored name has capitals still needs them.
+	// (The login limits and lockout count both spellings as one.)
+	for _, name := range slices.Compact([]string{username, strings.ToLower(username)}) {
+		if username == "" || found {
+			break
+		}
+		a, err := c.accounts.AccountByUsername(ctx, name)
 		switch {
 		case err == nil:
 			acct, found = a, true
