@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -84,7 +83,7 @@ func (s *Server) accountError(w http.ResponseWriter, r *http.Request, t *templat
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
 		status = http.StatusTooManyRequests
-		data["Error"] = "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		data["Error"] = tooMany(limited.RetryAfter)
 	case errors.Is(err, broker.ErrAccountNotFound):
 		status = http.StatusNotFound
 		data["Error"] = sentence(err)

@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 )
@@ -58,9 +57,9 @@ func (s *Server) factorError(w http.ResponseWriter, r *http.Request, view broker
 
 // totpPage renders the page of a pending authenticator app; the QR code
 // is a data: URL (pageCSP's img-src allows data:).
-func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, status int, view broker.AccountEnrollView, msg string) {
+func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, status int, view broker.AccountEnrollView, msg any) {
 	data := map[string]any{"Title": accountTOTPTitle, "View": view, "QR": template.URL(view.QRDataURL)}
-	if msg != "" {
+	if msg != nil && msg != "" {
 		data["Error"] = msg
 	}
 	s.render(w, r, status, s.factorPages.totp, pageCSP, data)
@@ -94,7 +93,7 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		s.factorError(w, r, view, err)
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		s.totpPage(w, r, http.StatusTooManyRequests, ev, "Too many attempts. Please wait "+limited.RetryAfter.Round(time.Second).String()+" and try again.")
+		s.totpPage(w, r, http.StatusTooManyRequests, ev, tooMany(limited.RetryAfter))
 	case errors.Is(err, broker.ErrMFAInvalidCode), errors.Is(err, broker.ErrAccountLabel):
 		s.totpPage(w, r, http.StatusBadRequest, ev, sentence(err))
 	default:

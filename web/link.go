@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -38,7 +37,7 @@ func (s *Server) linkPage(w http.ResponseWriter, r *http.Request) {
 
 // renderLink shows the link page for request id, with a failed
 // attempt's message and connector.
-func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, id string, status int, msg, connector string) {
+func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, id string, status int, msg any, connector string) {
 	view, perr := s.broker.LinkPage(r.Context(), id, s.readCookie(r, bindingCookie))
 	if perr != nil {
 		s.renderError(w, r, perr)
@@ -70,7 +69,7 @@ func (s *Server) linkSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		s.renderLink(w, r, id, http.StatusTooManyRequests, "Too many attempts. Please wait "+limited.RetryAfter.Round(time.Second).String()+" and try again.", connector)
+		s.renderLink(w, r, id, http.StatusTooManyRequests, tooMany(limited.RetryAfter), connector)
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")
 		s.renderLink(w, r, id, http.StatusServiceUnavailable, "The server is busy. Please try again in a moment.", connector)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -71,7 +70,7 @@ func (s *Server) mfaError(w http.ResponseWriter, r *http.Request, t *template.Te
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		data["Error"] = "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		data["Error"] = tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, t, pageCSP, data)
 	case errors.Is(err, broker.ErrMFAInvalidCode), errors.Is(err, broker.ErrMFAReplay):
 		msg := err.Error()

@@ -286,8 +286,16 @@ func TestMFAEnrollChallengeRecovery(t *testing.T) {
 		form.Set("code", "00000"+string(rune('0'+i)))
 		last, page = bf.post(f.issuer+"/mfa", form)
 	}
-	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" || !strings.Contains(page, "Too many attempts") {
-		t.Fatalf("brute force: %d %q\n%s", last.StatusCode, last.Header.Get("Retry-After"), page)
+	if ra := last.Header.Get("Retry-After"); last.StatusCode != http.StatusTooManyRequests || ra == "" ||
+		!strings.Contains(page, `id="mfa-error">Too many attempts. Please wait `+ra+` seconds and try again.</p>`) {
+		t.Fatalf("brute force: %d %q\n%s", last.StatusCode, ra, page)
+	}
+	// The same page in German: the wait is part of the translated text.
+	bf.setCookie("latchkey_lang", "de")
+	last, page = bf.post(f.issuer+"/mfa", form)
+	if ra := last.Header.Get("Retry-After"); last.StatusCode != http.StatusTooManyRequests ||
+		!strings.Contains(page, `id="mfa-error">Zu viele Versuche. Bitte warten Sie `+ra+` Sekunden und versuchen Sie es erneut.</p>`) {
+		t.Fatalf("brute force in German: %d %q\n%s", last.StatusCode, ra, page)
 	}
 	if len(f.events(t, "mfa.rate_limited")) == 0 {
 		t.Fatal("no mfa.rate_limited event")

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -187,7 +186,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		msg := "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		msg := tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, s.pages.login, pageCSP, map[string]any{"Title": "Sign in", "View": view, "Error": msg})
 	case errors.Is(err, broker.ErrBusy):
 		w.Header().Set("Retry-After", "2")

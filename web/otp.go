@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -48,7 +47,7 @@ func otpTitle(v broker.OTPView) string {
 	return "Two-step verification"
 }
 
-func (s *Server) otpRender(w http.ResponseWriter, r *http.Request, status int, view broker.OTPView, msg string) {
+func (s *Server) otpRender(w http.ResponseWriter, r *http.Request, status int, view broker.OTPView, msg any) {
 	s.render(w, r, status, s.otpPage, pageCSP, map[string]any{"Title": otpTitle(view), "View": view, "Error": msg})
 }
 
@@ -60,7 +59,7 @@ func (s *Server) otpError(w http.ResponseWriter, r *http.Request, view broker.OT
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		s.otpRender(w, r, http.StatusTooManyRequests, view, "Too many attempts. Please wait "+limited.RetryAfter.Round(time.Second).String()+" and try again.")
+		s.otpRender(w, r, http.StatusTooManyRequests, view, tooMany(limited.RetryAfter))
 	case errors.Is(err, broker.ErrOTPSendFailed):
 		s.otpRender(w, r, http.StatusServiceUnavailable, view, sentence(err))
 	case errors.Is(err, broker.ErrMFAInvalidCode), errors.Is(err, broker.ErrOTPNotSent),

@@ -9,9 +9,11 @@ import (
 	"html/template"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
+	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/internal/logging"
@@ -108,6 +110,14 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 	h.Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// msgTooMany is the message of a page refused by a limit.
+const msgTooMany = "Too many attempts. Please wait {{.Seconds}} seconds and try again."
+
+// tooMany is msgTooMany for a limit that lifts in d.
+func tooMany(d time.Duration) i18n.Message {
+	return i18n.Message{ID: msgTooMany, Data: map[string]any{"Seconds": max(1, int(math.Ceil(d.Seconds())))}}
 }
 
 // pageKey names a page template bound to a language and a theme.

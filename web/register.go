@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 )
@@ -63,7 +62,7 @@ func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, s.registerPage, pageCSP, data)
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		data["Error"] = "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		data["Error"] = tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, s.registerPage, pageCSP, data)
 	case errors.Is(err, broker.ErrRegisterInvalid):
 		s.render(w, r, http.StatusBadRequest, s.registerPage, pageCSP, data)

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
 	"github.com/latchkeyid/latchkey/broker/oauth2"
@@ -84,7 +83,7 @@ func (s *Server) webauthnError(w http.ResponseWriter, r *http.Request, t *templa
 	switch {
 	case errors.As(err, &limited):
 		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfterSeconds()))
-		data["Error"] = "Too many attempts. Please wait " + limited.RetryAfter.Round(time.Second).String() + " and try again."
+		data["Error"] = tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, t, scriptCSP, data)
 	case errors.Is(err, broker.ErrWebAuthnFailed), errors.Is(err, broker.ErrPasskeyFailed), errors.Is(err, broker.ErrWebAuthnLabel):
 		msg := err.Error()

@@ -155,24 +155,48 @@ func (c *Catalog) Lookup(lang Language, id string) bool {
 // message text is ours and may hold markup (<strong>); the values are
 // HTML-escaped. An id without a message is shown escaped as it is, so
 // an English sentence from the broker still reads well.
-func (c *Catalog) Translator(lang Language) func(id string, args ...any) template.HTML {
+func (c *Catalog) Translator(lang Language) func(msg any, args ...any) template.HTML {
 	loc := goi18n.NewLocalizer(c.bundle, lang.Code, "en")
-	return func(id string, args ...any) template.HTML {
+	return func(msg any, args ...any) template.HTML {
+		var id string
 		var data map[string]any
+		switch m := msg.(type) {
+		case Message:
+			id = m.ID
+			data = make(map[string]any, len(m.Data))
+			for k, v := range m.Data {
+				data[k] = template.HTMLEscapeString(fmt.Sprint(v))
+			}
+		default:
+			id = fmt.Sprint(msg)
+		}
 		if len(args) > 0 {
-			data = make(map[string]any, len(args)/2)
+			if data == nil {
+				data = make(map[string]any, len(args)/2)
+			}
 			for i := 0; i+1 < len(args); i += 2 {
 				k, _ := args[i].(string)
 				data[k] = template.HTMLEscapeString(fmt.Sprint(args[i+1]))
 			}
 		}
-		msg, err := loc.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
-		if err != nil || msg == "" {
+		out, err := loc.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: data})
+		if err != nil || out == "" {
 			return template.HTML(template.HTMLEscapeString(id))
 		}
-		return template.HTML(msg)
+		return template.HTML(out)
 	}
 }
+
+// Message is a message with values for its {{.Name}} fields, for a
+// page's {{t .Error}} where the text has a number or a name in it (the
+// Translator fills the fields, escaped, in the page's language).
+type Message struct {
+	ID   string
+	Data map[string]any
+}
+
+// String is the message in English, for logs and tests.
+func (m Message) String() string { return notify.English(m.ID, m.Data) }
 
 // Code returns "de" for a cookie value "de" or "de:<request id>".
 func SplitCookie(v string) (code, requestID string) {
