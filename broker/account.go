@@ -82,8 +82,8 @@ func newAccounts(o *AccountOptions) (*accounts, error) {
 	if o == nil {
 		return nil, nil
 	}
-	if o.Users == nil || o.Mailer == nil || o.Hasher == nil {
-		return nil, errors.New("broker: accounts need Users, Mailer and Hasher")
+	if o.Users == nil || o.Hasher == nil {
+		return nil, errors.New("broker: accounts need Users and Hasher")
 	}
 	if len(o.LinkKey) < 32 {
 		return nil, errors.New("broker: accounts: LinkKey must be at least 32 bytes")
@@ -223,6 +223,11 @@ func (b *Broker) PasswordMinLength() int {
 // AccountsEnabled reports whether the account e-mail flows are on.
 func (b *Broker) AccountsEnabled() bool { return b.acct != nil }
 
+// AccountMailEnabled reports whether the account e-mails are on (a
+// Mailer): verification, password reset, address change, registration.
+// Without it the account page still works.
+func (b *Broker) AccountMailEnabled() bool { return b.acct != nil && b.acct.Mailer != nil }
+
 func (b *Broker) mail(ctx context.Context, to, lang, template, name, link string, ttl time.Duration) error {
 	return b.sendMail(ctx, to, lang, template, map[string]any{"Name": name, "Link": link, "ValidFor": ttl})
 }
@@ -256,7 +261,7 @@ func (b *Broker) SendEmailVerification(ctx context.Context, userID, address stri
 // sendEmailVerification is SendEmailVerification for a link that, once
 // used, offers to continue sign-in request reqID ("": none).
 func (b *Broker) sendEmailVerification(ctx context.Context, userID, address, reqID string, meta RequestMeta) error {
-	if b.acct == nil {
+	if !b.AccountMailEnabled() {
 		return errors.New("account e-mail is not configured")
 	}
 	u, err := b.acct.Users.GetUser(ctx, userID)
@@ -300,7 +305,7 @@ var errLinkInvalid = &PageError{Status: 400, Title: "Link not valid", Message: "
 // VerifyEmailPage shows the confirmation form of an e-mail verification
 // link (the GET does not use the link: mail scanners follow links).
 func (b *Broker) VerifyEmailPage(ctx context.Context, token string) (EmailLinkView, *PageError) {
-	if b.acct == nil {
+	if !b.AccountMailEnabled() {
 		return EmailLinkView{}, errLinkInvalid
 	}
 	rec, err := b.readLink(ctx, linkVerify, token, false)
@@ -316,7 +321,7 @@ func (b *Broker) VerifyEmailPage(ctx context.Context, token string) (EmailLinkVi
 // ConfirmEmail uses a verification link: the account's address becomes
 // the link's, verified.
 func (b *Broker) ConfirmEmail(ctx context.Context, token string, meta RequestMeta) (EmailLinkView, *PageError) {
-	if b.acct == nil {
+	if !b.AccountMailEnabled() {
 		return EmailLinkView{}, errLinkInvalid
 	}
 	rec, err := b.readLink(ctx, linkVerify, token, true)
@@ -354,7 +359,7 @@ func (b *Broker) ConfirmEmail(ctx context.Context, token string, meta RequestMet
 // only the limits per IP (limits.recoveryPerIP) and per address
 // (limits.recoveryPerAccount) answer otherwise, for every address alike.
 func (b *Broker) RequestPasswordReset(ctx context.Context, address string, meta RequestMeta) error {
-	if b.acct == nil {
+	if !b.AccountMailEnabled() {
 		return errors.New("account e-mail is not configured")
 	}
 	address = strings.TrimSpace(address)
@@ -421,7 +426,7 @@ func (b *Broker) sendResets(ctx context.Context, address string, meta RequestMet
 
 // ResetPasswordPage shows the new-password form of a reset link.
 func (b *Broker) ResetPasswordPage(ctx context.Context, token string) (EmailLinkView, *PageError) {
-	if b.acct == nil {
+	if !b.AccountMailEnabled() {
 		return EmailLinkView{}, errLinkInvalid
 	}
 	rec, err := b.readLink(ctx, linkReset, token, false)
@@ -570,6 +575,8 @@ type ProfileView struct {
 	Linkable []UpstreamView
 	// RecoveryCodes are new recovery codes, shown once.
 	RecoveryCodes []string
+	// CanChangeEmail: the account e-mails are on (AccountMailEnabled).
+	CanChangeEmail bool
 	// NeedsPassword: the sign-in is older than FreshAuthWindow, so the
 	// sensitive forms ask for the current password (freshAuth).
 	NeedsPassword bool
@@ -607,7 +614,7 @@ func (b *Broker) AccountPage(ctx context.Context, cookie string) (ProfileView, s
 		return ProfileView{}, storage.User{}, &PageError{Status: status, Title: "Not signed in", Message: "Your session has ended. Open your account page to sign in again.", Err: err}
 	}
 	view := ProfileView{CSRF: accountCSRF(cookie), Username: u.Username, Name: u.Name, Email: u.Email,
-		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
+		EmailVerified: u.EmailVerified, HasPassword: u.PasswordHash != "", CanChangeEmail: b.AccountMailEnabled(), FreshAuthMinutes: int(FreshAuthWindow / time.Minute)}
 	view.NeedsPassword = view.HasPassword && b.now().Sub(sess.AuthTime) > FreshAuthWindow
 	b.offerFactors(&view) // account_factors.go
 	if err := b.loadAccountLists(ctx, &view, sess); err != nil {
@@ -704,6 +711,9 @@ func (b *Broker) ChangeEmail(ctx context.Context, cookie, csrf, current, address
 	view, u, err := b.accountForm(ctx, cookie, csrf, current, meta)
 	if err != nil {
 		return view, err
+	}
+	if !b.AccountMailEnabled() {
+		return view, pageError{&PageError{Status: 404, Title: "Not found", Message: "Changing the e-mail address is not available here.", Err: errors.New("account mail is off")}}
 	}
 	norm, err := otp.NormalizeEmail(address)
 	if err != nil {

@@ -99,7 +99,7 @@ func connectorAllowed(client storage.Client, req *AuthRequest, id string) bool {
 // upstream PasswordConnector is allowed, and a button per allowed
 // callback connector.
 func (b *Broker) loginView(req *AuthRequest, client storage.Client, binding, hint string) LoginView {
-	v := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: hint, ForgotPassword: b.acct != nil}
+	v := LoginView{RequestID: req.ID, CSRF: CSRFToken(binding, req.ID), ClientName: clientName(client), LoginHint: hint, ForgotPassword: b.AccountMailEnabled()}
 	if b.password != nil && connectorAllowed(client, req, LocalConnectorID) {
 		v.PasswordConnectors = append(v.PasswordConnectors, UpstreamView{ID: LocalConnectorID, Name: "Local account"})
 	}

@@ -84,7 +84,9 @@ type RegisterForm struct {
 }
 
 // RegistrationEnabled reports whether self-registration is on.
-func (b *Broker) RegistrationEnabled() bool { return b.acct != nil && b.acct.Registration.Enabled }
+func (b *Broker) RegistrationEnabled() bool {
+	return b.AccountMailEnabled() && b.acct.Registration.Enabled
+}
 
 // registrationOffered reports whether the login page of req offers
 // registration: it is on and the client may use the local password form.

@@ -226,7 +226,7 @@ func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) forgotShow(w http.ResponseWriter, r *http.Request) {
-	if !s.broker.AccountsEnabled() {
+	if !s.broker.AccountMailEnabled() {
 		s.renderError(w, r, &broker.PageError{Status: 404, Title: "Not found", Message: "Password reset by e-mail is not available here."})
 		return
 	}

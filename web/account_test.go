@@ -332,3 +332,39 @@ func TestResetOfAnUnconfirmedAddressDropsWhatASquatterSetUp(t *testing.T) {
 		t.Fatalf("events: removed %+v unlinked %+v", removed, unlinked)
 	}
 }
+
+// TestAccountPageWithoutMail: without notify.email the account page is
+// there (sign-in, sessions, password change); what needs mail is not:
+// no "forgot password" link, /account/forgot 404, no address change.
+func TestAccountPageWithoutMail(t *testing.T) {
+	f := newFixtureOn(t, backends{options: func(o *broker.Options) {
+		o.Accounts = &broker.AccountOptions{Users: o.Store.(storage.Durable), Hasher: local.NewHasher(testHashParams, 2, time.Second, nil),
+			LinkKey: bytes.Repeat([]byte{5}, 32)}
+	}})
+	f.addUser(storage.User{Username: "alice", Email: "alice@example.com", EmailVerified: true}, "alice's password")
+	f.addClient(storage.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}}, "app-secret")
+	conf := f.rp("app", "app-secret", "https://app.example/cb", "openid")
+	b := f.browser()
+	_, login := b.get(conf.AuthCodeURL("s", oauthS256()...))
+	if contains(login, "forgot-password") {
+		t.Fatalf("a forgot-password link without mail:\n%s", login)
+	}
+	f.signedIn(t, b, conf, "alice", "alice's password")
+	resp, page := b.get(f.issuer + "/account")
+	if resp.StatusCode != 200 || !contains(page, `action="/account/password"`) || !contains(page, `id="sessions"`) || contains(page, `action="/account/email"`) {
+		t.Fatalf("account page: %d\n%s", resp.StatusCode, page)
+	}
+	csrf := field(t, csrfFieldRe, page)
+	resp, page = b.post(f.issuer+"/account/email", url.Values{"csrf": {csrf}, "email": {"new@example.com"}, "current": {"alice's password"}})
+	if resp.StatusCode != 404 || !contains(page, "Changing the e-mail address is not available here.") {
+		t.Fatalf("address change without mail: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.post(f.issuer+"/account/password", url.Values{"csrf": {csrf}, "current": {"alice's password"}, "password": {"a brand new password"}, "confirm": {"a brand new password"}})
+	if resp.StatusCode != 200 || !contains(page, "Your password is changed") {
+		t.Fatalf("password change without mail: %d\n%s", resp.StatusCode, page)
+	}
+	resp, _ = b.get(f.issuer + "/account/forgot")
+	if resp.StatusCode != 404 {
+		t.Fatalf("forgot page without mail: %d", resp.StatusCode)
+	}
+}

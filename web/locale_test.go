@@ -131,7 +131,7 @@ func TestEveryMessageInEveryLanguage(t *testing.T) {
 	}
 	ids = append(ids, pageMessageIDs...)
 	ids = append(ids, broker.AccountEventTitles()...)
-	ids = append(ids, "Local account", msgTooMany)
+	ids = append(ids, "Local account", msgTooMany, "Changing the e-mail address is not available here.")
 	ids = append(ids, accountFactorMessageIDs...)
 	ids = append(ids, accountLinkMessageIDs...)
 	for _, l := range i18n.Languages {

@@ -126,7 +126,7 @@ func (a *app) addOTPFactors(o *broker.MFAOptions) error {
 // set.
 func (a *app) accountOptions(hasher *local.Hasher) (*broker.AccountOptions, error) {
 	s, err := a.emailSender()
-	if err != nil || s == nil {
+	if err != nil {
 		return nil, err
 	}
 	c := a.cfg.Accounts
@@ -151,10 +151,15 @@ func (a *app) accountOptions(hasher *local.Hasher) (*broker.AccountOptions, erro
 	if err != nil {
 		return nil, err
 	}
-	e := a.cfg.Notify.Email
-	return &broker.AccountOptions{Users: a.db, Mailer: s, Hasher: hasher, Policy: pol, LinkKey: key,
-		VerifyTTL: c.VerifyEmailTTL, ResetTTL: c.ResetPasswordTTL, Product: e.Product, Lang: e.Lang,
-		Registration: broker.RegistrationOptions{Enabled: c.Registration.Enabled, RequireVerifiedEmail: c.Registration.RequireVerifiedEmail}}, nil
+	// The account page works without mail; what needs mail (verification,
+	// reset, address change, registration) is on only with notify.email.
+	o := &broker.AccountOptions{Users: a.db, Hasher: hasher, Policy: pol, LinkKey: key,
+		VerifyTTL: c.VerifyEmailTTL, ResetTTL: c.ResetPasswordTTL}
+	if e := a.cfg.Notify.Email; s != nil && e != nil {
+		o.Mailer, o.Product, o.Lang = s, e.Product, e.Lang
+		o.Registration = broker.RegistrationOptions{Enabled: c.Registration.Enabled, RequireVerifiedEmail: c.Registration.RequireVerifiedEmail}
+	}
+	return o, nil
 }
 
 // sendVerification mails a new local user the link that confirms their

@@ -37,13 +37,14 @@ func TestServeAdminAPI(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
+	// The built-in clients of the account page and the admin console.
 	code, body := get(admin, "/api/v1/clients", key)
 	var list struct {
 		Clients []struct {
 			ID string `json:"client_id"`
 		} `json:"clients"`
 	}
-	if code != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list.Clients) != 1 || list.Clients[0].ID != "latchkey-admin" {
+	if code != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list.Clients) != 2 || list.Clients[0].ID != "latchkey-account" || list.Clients[1].ID != "latchkey-admin" {
 		t.Fatalf("GET /api/v1/clients: %d %s", code, body)
 	}
 	if code, _ := get(addr, "/api/v1/clients", key); code != 404 {
