@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mileusna/useragent"
 
@@ -398,6 +400,36 @@ func (b *Broker) AccountRegenerateRecovery(ctx context.Context, cookie, csrf, cu
 	view, err = b.accountDone(ctx, view, sess, "Here are your new recovery codes. They are shown only once; the old ones no longer work.")
 	view.RecoveryCodes = codes
 	return view, err
+}
+
+// ErrAccountName: the name on the profile form is empty, too long or has
+// control characters.
+var ErrAccountName = errors.New("enter a name of 1 to 128 characters")
+
+// AccountSetName sets the display name of a local account (the `name`
+// claim; user.profile.updated). An account that signs in through another
+// service gets its name from there, so it has no such form (404).
+func (b *Broker) AccountSetName(ctx context.Context, cookie, csrf, name string, meta RequestMeta) (ProfileView, error) {
+	view, sess, u, err := b.accountAction(ctx, cookie, csrf)
+	if err != nil {
+		return view, err
+	}
+	if !view.HasPassword {
+		return view, ErrAccountNotFound
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 128 || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl) {
+		return view, ErrAccountName
+	}
+	if err := b.acct.Users.UpdateUser(ctx, u.ID, func(cur storage.User) (storage.User, error) {
+		cur.Name, cur.UpdatedAt = name, b.now()
+		return cur, nil
+	}); err != nil {
+		return view, serverError(err)
+	}
+	b.accountEvent(ctx, "user.profile.updated", u.ID, meta, map[string]any{"fields": []string{"name"}})
+	view.Name = name
+	return b.accountDone(ctx, view, sess, "Your name is saved.")
 }
 
 // AccountRevokeConsent withdraws the user's consent to clientID and

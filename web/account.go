@@ -87,7 +87,8 @@ func (s *Server) accountError(w http.ResponseWriter, r *http.Request, t *templat
 	case errors.Is(err, broker.ErrAccountNotFound):
 		status = http.StatusNotFound
 		data["Error"] = sentence(err)
-	case errors.Is(err, broker.ErrAccountReauth), errors.Is(err, broker.ErrAccountLastWay), errors.Is(err, broker.ErrAccountLabel):
+	case errors.Is(err, broker.ErrAccountReauth), errors.Is(err, broker.ErrAccountLastWay), errors.Is(err, broker.ErrAccountLabel),
+		errors.Is(err, broker.ErrAccountName):
 		data["Error"] = sentence(err)
 	case errors.Is(err, broker.ErrOTPSendFailed):
 		status = http.StatusServiceUnavailable

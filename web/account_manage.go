@@ -10,6 +10,9 @@ import (
 // (docs/accounts.md): end sessions, unlink an identity, remove or rename
 // a second factor, new recovery codes, revoke an app's consent.
 func (s *Server) registerAccountManage(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+broker.PathAccount+"/profile", s.accountPost(func(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error) {
+		return s.broker.AccountSetName(r.Context(), cookie, first(form, "csrf"), first(form, "name"), s.meta(r))
+	}))
 	mux.HandleFunc("POST "+broker.PathAccount+"/sessions/end", s.accountPost(func(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error) {
 		return s.broker.AccountEndSession(r.Context(), cookie, first(form, "csrf"), first(form, "sid"), s.meta(r))
 	}))

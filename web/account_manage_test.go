@@ -71,6 +71,23 @@ func accountSelfService(t *testing.T, be backends) {
 	}
 	eveSessions, _ := f.broker.Sessions(ctx, "u-eve")
 
+	// Profile: the name, trimmed; bad names and a bad CSRF token refused.
+	for _, bad := range []string{"  ", strings.Repeat("n", 129), "Bob\x00Builder", "Bob\nBuilder"} {
+		resp, page = b.post(f.issuer+"/account/profile", url.Values{"csrf": {csrf}, "name": {bad}})
+		if resp.StatusCode != 400 || !contains(page, "Enter a name of 1 to 128 characters.") {
+			t.Fatalf("name %q: %d\n%s", bad, resp.StatusCode, page)
+		}
+	}
+	resp, page = b.post(f.issuer+"/account/profile", url.Values{"csrf": {"x"}, "name": {"Mallory"}})
+	assertErrorPage(t, resp, page, 400, "Form expired", "The form was not valid. Open the account page again.")
+	resp, page = b.post(f.issuer+"/account/profile", url.Values{"csrf": {csrf}, "name": {"  Bob Builder "}})
+	if u, _ := f.db.GetUser(ctx, "u-bob"); resp.StatusCode != 200 || !contains(page, "Your name is saved.") || !contains(page, `value="Bob Builder"`) || u.Name != "Bob Builder" {
+		t.Fatalf("name: %d %q\n%s", resp.StatusCode, u.Name, page)
+	}
+	if es := f.events(t, "user.profile.updated"); len(es) != 1 || es[0].Actor != "user:u-bob" {
+		t.Fatalf("user.profile.updated: %+v", es)
+	}
+
 	// Sessions: CSRF refused; another user's session refused; end one;
 	// end all others.
 	resp, page = b.post(f.issuer+"/account/sessions/end", url.Values{"csrf": {"x"}, "sid": {sids[0][1]}})

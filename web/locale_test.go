@@ -37,7 +37,7 @@ var pageMessageIDs = []string{
 	"For this change, enter your current password; without a password here, sign out and sign in again first.",
 	"This is your last way to sign in: set a password or link another service first.", "That item is not on your account.",
 	"Enter a name of 1 to 64 characters.", "You were signed out on your other devices.", "The session is ended.",
-	"The service is unlinked from your account.", "The second factor is removed.", "The second factor is renamed.",
+	"The service is unlinked from your account.", "The second factor is removed.", "The second factor is renamed.", "Your name is saved.", "Enter a name of 1 to 128 characters.",
 	"Here are your new recovery codes. They are shown only once; the old ones no longer work.", "You have signed out.",
 	"The application no longer has access to your account.",
 	// Self-registration (broker/register.go, web/register.go).
