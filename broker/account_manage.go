@@ -86,6 +86,8 @@ func (f AccountFactor) Kind() string {
 // are not security events for the user and are left out.
 var accountEventTitles = map[string]string{
 	"user.created":                  "Account created",
+	"user.registered":               "Account created",
+	"user.profile.updated":          "Profile changed",
 	"user.login.succeeded":          "Signed in",
 	"user.login.failed":             "Failed sign-in",
 	"user.login.denied":             "Sign-in refused",

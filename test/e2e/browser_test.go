@@ -51,6 +51,7 @@ type suiteResult struct {
 		EventTitles                         []string
 		KeyboardFocus                       []string
 		SessionLines                        []string
+		ProfileMessage                      string
 		AddedMessage                        string
 		AddedCodes                          int
 		FactorsAdded                        []string
@@ -205,6 +206,9 @@ clients:
 			t.Errorf("session line %q", l)
 		}
 	}
+	if c.ProfileMessage != "Your name is saved." {
+		t.Errorf("profile: %q", c.ProfileMessage)
+	}
 	if !slices.Equal(c.KeyboardFocus, []string{"username", "password"}) {
 		t.Errorf("keyboard sign-in focus went %q", c.KeyboardFocus)
 	}
@@ -236,7 +240,7 @@ clients:
 		t.Errorf("added from the account page: %q, %d codes, factors %q", c.AddedMessage, c.AddedCodes, c.FactorsAdded)
 	}
 	// Newest first, security events only (no token.issued), as words.
-	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "identity.unlinked", "identity.linked", "mfa.removed", "mfa.removed", "session.ended", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
+	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "identity.unlinked", "identity.linked", "mfa.removed", "mfa.removed", "session.ended", "user.profile.updated", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
 		"mfa.enrolled", "mfa.enrolled", "user.login.succeeded", "user.password.reset", "user.password.reset_mail_sent", "user.created"}
 	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[2] != "Sign-in service unlinked" || c.EventTitles[6] != "Session ended" {
 		t.Errorf("recent events %q %q, want %q", c.Events, c.EventTitles, wantEvents)

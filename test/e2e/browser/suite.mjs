@@ -192,6 +192,9 @@ try {
   // A's account page: end B's session, then remove the authenticator app.
   await go(a, cfg.accountURL);
   await check(a, 'account');
+  await a.fill('#name', 'Alice Liddell');
+  await click(a, '#profile button[type=submit]');
+  out.checks.profileMessage = (await texts(a, '#account-message'))[0];
   out.checks.sessionLines = await texts(a, '#sessions > li');
   out.checks.sessionsBefore = out.checks.sessionLines.length;
   await click(a, '#sessions form[action="/account/sessions/end"] button[type=submit]');
