@@ -371,7 +371,7 @@ func (b *Broker) RequestPasswordReset(ctx context.Context, address string, meta 
 			return err
 		}
 	}
-	if err := b.allowRule(ctx, b.limits.Rules.RecoveryAccount, "email:"+strings.ToLower(address)); err != nil {
+	if err := b.allowRule(ctx, b.limits.Rules.RecoveryAccount, addressKey(address)); err != nil {
 		return err
 	}
 	b.accountEvent(ctx, "user.password.reset_requested", "", meta, nil)

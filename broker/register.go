@@ -228,8 +228,20 @@ func (b *Broker) registerLimited(err error) error {
 	return pageError{&PageError{Status: 503, Title: "Try again later", Message: "Please try again in a moment.", Err: err}}
 }
 
-// addressKey is the limiter key of an e-mail address.
-func addressKey(address string) string { return "email:" + strings.ToLower(address) }
+// addressKey is the limiter key of an e-mail address: NFKC-normalised,
+// in lower case, without format characters (soft hyphens, zero-width
+// joiners), so that look-alike spellings of one address
+// ("victim@ｅxample.com", "vic\u00adtim@example.com") share its limit.
+func addressKey(address string) string {
+	k := strings.ToLower(norm.NFKC.String(address))
+	k = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, k)
+	return "email:" + k
+}
 
 // usersByEmail returns the accounts with address, matched exactly, then
 // in lower case (as the password reset does).

@@ -46,3 +46,19 @@ func FuzzCheckUsername(f *testing.F) {
 		}
 	})
 }
+
+// TestAddressKey: look-alike spellings of one address share its limit
+// key; other addresses do not.
+func TestAddressKey(t *testing.T) {
+	want := addressKey("victim@example.com")
+	for _, same := range []string{"Victim@Example.COM", "victim@ｅxample.com", "ｖｉｃｔｉｍ@example.com", "vic\u00adtim@example.com", "victim@exa\u200dmple.com"} {
+		if got := addressKey(same); got != want {
+			t.Errorf("addressKey(%q) = %q, want %q", same, got, want)
+		}
+	}
+	for _, other := range []string{"victim2@example.com", "victim@example.org", "vict1m@example.com"} {
+		if addressKey(other) == want {
+			t.Errorf("addressKey(%q) is the victim's", other)
+		}
+	}
+}
