@@ -292,7 +292,7 @@ func (b *Broker) AccountUnlink(ctx context.Context, cookie, csrf, current, conne
 	if err := b.freshAuth(ctx, sess, u, current, meta); err != nil {
 		return view, err
 	}
-	_, err = Unlink(ctx, b.store, u.ID, connectorID, "user:"+u.ID)
+	_, err = Unlink(ctx, b.store, u.ID, connectorID, "user:"+u.ID, meta)
 	switch {
 	case errors.Is(err, ErrLastWayIn):
 		return view, ErrAccountLastWay

@@ -261,10 +261,11 @@ var ErrLastWayIn = errors.New("it is the user's last way to sign in (no password
 // writes identity.unlinked for each, in one transaction. It refuses with
 // ErrLastWayIn to leave a user without a local password and without any
 // other identity, and answers storage.ErrNotFound when the user has no
-// identity there. It returns the number of identities removed.
+// identity there. It returns the number of identities removed. meta is
+// the request that asked (none from the CLI), for the events.
 func Unlink(ctx context.Context, db interface {
 	Tx(ctx context.Context, fn func(ctx context.Context, tx storage.Durable) error) error
-}, userID, connectorID, actor string) (int, error) {
+}, userID, connectorID, actor string, meta RequestMeta) (int, error) {
 	n := 0
 	err := db.Tx(ctx, func(ctx context.Context, tx storage.Durable) error {
 		n = 0
@@ -292,8 +293,8 @@ func Unlink(ctx context.Context, db interface {
 			if err := tx.DeleteIdentity(ctx, id.ConnectorID, id.Subject); err != nil {
 				return fmt.Errorf("delete identity: %w", err)
 			}
-			if err := tx.AppendEvent(ctx, storage.Event{Type: "identity.unlinked", Actor: actor, UserID: userID,
-				ConnectorID: connectorID, Data: map[string]any{"subject": truncate(id.Subject, 255)}}); err != nil {
+			if err := tx.AppendEvent(ctx, storage.Event{Type: "identity.unlinked", Actor: actor, UserID: userID, ConnectorID: connectorID,
+				IP: meta.IP, UserAgent: meta.UserAgent, RequestID: meta.RequestID, Data: map[string]any{"subject": truncate(id.Subject, 255)}}); err != nil {
 				return err
 			}
 			n++

@@ -230,7 +230,7 @@ func testAccountLink(t *testing.T, be backends) {
 
 	// Already linked to this user (another tab linked it meanwhile): a
 	// friendly message, nothing written.
-	if _, err := broker.Unlink(ctx, f.db, "u-alice", "up", "test"); err != nil {
+	if _, err := broker.Unlink(ctx, f.db, "u-alice", "up", "test", broker.RequestMeta{}); err != nil {
 		t.Fatal(err)
 	}
 	loc := b.startLink(url.Values{"csrf": {csrf}, "connector": {"up"}})

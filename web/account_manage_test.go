@@ -170,7 +170,7 @@ func accountSelfService(t *testing.T, be backends) {
 	if ids, _ := f.db.ListUserIdentities(ctx, "u-eve"); len(ids) != 1 {
 		t.Fatal("eve's identity touched")
 	}
-	if es := f.events(t, "identity.unlinked"); len(es) != 1 || es[0].Actor != "user:u-bob" || es[0].ConnectorID != "github" {
+	if es := f.events(t, "identity.unlinked"); len(es) != 1 || es[0].Actor != "user:u-bob" || es[0].ConnectorID != "github" || es[0].IP != "127.0.0.1" {
 		t.Fatalf("identity.unlinked: %+v", es)
 	}
 	// The last way in: a user without a password and one identity.

@@ -36,7 +36,7 @@ func newUsersUnlinkCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := broker.Unlink(ctx, a.db, u.ID, connector, "cli")
+			n, err := broker.Unlink(ctx, a.db, u.ID, connector, "cli", broker.RequestMeta{})
 			switch {
 			case errors.Is(err, broker.ErrLastWayIn):
 				return fmt.Errorf("user %q: not unlinking %q: %w; set a password or link another connector first", username, connector, err)
