@@ -52,6 +52,7 @@ type suiteResult struct {
 		KeyboardFocus                       []string
 		SessionLines                        []string
 		ProfileMessage                      string
+		PasskeyMessage                      string
 		AddedMessage                        string
 		AddedCodes                          int
 		FactorsAdded                        []string
@@ -68,7 +69,8 @@ type suiteResult struct {
 // mailed link, enrolls an authenticator app, saves recovery codes,
 // consents, chooses an account, signs in on a second device (keyboard
 // only) with a recovery code, then on /account ends the other device's
-// session, removes the authenticator app and adds one again; a third
+// session, removes the authenticator app, adds one again and a passkey
+// (DevTools virtual authenticator); a third
 // device creates an account, confirms the address from the mailed link
 // and signs in; then a sign-out. Every page is screenshotted at 390 and
 // 1280 px into $LATCHKEY_TEST_ARTIFACTS/browser-suite and must have no
@@ -162,6 +164,7 @@ clients:
 		{"account-sign-in", "/login", "en"}, {"account-factor-removed", "/account/factors/remove", "en"},
 		{"account-linked", "/account", "en"}, {"account-unlinked", "/account/identities/unlink", "en"},
 		{"account-add-totp", "/account/factors/totp", "en"}, {"account-totp-added", "/account/factors/totp/confirm", "en"},
+		{"account-add-passkey", "/account/factors/webauthn", "en"}, {"account-passkey-added", "/account/factors/webauthn/finish", "en"},
 		{"register", "/account/register", "en"}, {"register-sent", "/account/register", "en"}, {"login-unconfirmed", "/login", "en"},
 		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"}, {"link", "/link", "en"},
 		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
@@ -236,13 +239,16 @@ clients:
 		c.FactorMessage != "The second factor is removed. It was your last one, so your recovery codes are removed too." {
 		t.Errorf("factors before %q after %q, message %q", c.FactorsBefore, c.FactorsAfter, c.FactorMessage)
 	}
-	if c.AddedCodes != 10 || !slices.Equal(c.FactorsAdded, []string{"totp", "recovery"}) || !strings.HasPrefix(c.AddedMessage, "The second factor is added. Here are your recovery codes") {
+	if c.PasskeyMessage != "The security key or passkey is added." {
+		t.Errorf("passkey from the account page: %q", c.PasskeyMessage)
+	}
+	if c.AddedCodes != 10 || !slices.Equal(c.FactorsAdded, []string{"totp", "recovery", "webauthn"}) || !strings.HasPrefix(c.AddedMessage, "The second factor is added. Here are your recovery codes") {
 		t.Errorf("added from the account page: %q, %d codes, factors %q", c.AddedMessage, c.AddedCodes, c.FactorsAdded)
 	}
 	// Newest first, security events only (no token.issued), as words.
-	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "identity.unlinked", "identity.linked", "mfa.removed", "mfa.removed", "session.ended", "user.profile.updated", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
+	wantEvents := []string{"mfa.enrolled", "mfa.enrolled", "mfa.enrolled", "identity.unlinked", "identity.linked", "mfa.removed", "mfa.removed", "session.ended", "user.profile.updated", "mfa.recovery.used", "user.login.succeeded", "consent.granted",
 		"mfa.enrolled", "mfa.enrolled", "user.login.succeeded", "user.password.reset", "user.password.reset_mail_sent", "user.created"}
-	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[2] != "Sign-in service unlinked" || c.EventTitles[6] != "Session ended" {
+	if !slices.Equal(c.Events, wantEvents) || len(c.EventTitles) != len(wantEvents) || c.EventTitles[3] != "Sign-in service unlinked" || c.EventTitles[7] != "Session ended" {
 		t.Errorf("recent events %q %q, want %q", c.Events, c.EventTitles, wantEvents)
 	}
 	// The server agrees: the first authenticator app and its recovery
@@ -252,7 +258,7 @@ clients:
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
 		listed = append(listed, strings.Fields(line)[1])
 	}
-	if r.code != 0 || !slices.Equal(listed, []string{"totp", "recovery"}) || !strings.Contains(r.stdout, "Work phone") {
+	if r.code != 0 || !slices.Equal(listed, []string{"totp", "recovery", "webauthn"}) || !strings.Contains(r.stdout, "Work phone") {
 		t.Errorf("mfa list: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if strings.Contains(s.logs.String(), newPassword) {

@@ -230,6 +230,18 @@ try {
   await check(a, 'account-totp-added');
   out.checks.addedMessage = (await texts(a, '#account-message'))[0];
   out.checks.addedCodes = (await texts(a, '#recovery-codes code')).length;
+  // Add a passkey too, with a DevTools virtual authenticator.
+  const cdp = await a.context().newCDPSession(a);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  await click(a, '#add-webauthn-button');
+  await check(a, 'account-add-passkey');
+  await a.fill('#label', 'Laptop');
+  await click(a, '#webauthn-button');
+  await check(a, 'account-passkey-added');
+  out.checks.passkeyMessage = (await texts(a, '#account-message'))[0];
   out.checks.factorsAdded = await types(a, '#factors > li');
   out.checks.events = await types(a, '#events tr[data-type]');
   out.checks.eventTitles = await texts(a, '#events tr[data-type] td:first-child');
