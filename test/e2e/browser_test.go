@@ -63,19 +63,21 @@ type suiteResult struct {
 }
 
 // TestBrowserSuite is the hosted pages' browser suite (docs/pages.md):
-// `latchkey serve` from the built binary, a real SMTP sink (mailpit) and
-// three headless Chromium profiles (devices) driven by playwright-core.
-// One user signs in, switches the language, resets the password from the
-// mailed link, enrolls an authenticator app, saves recovery codes,
-// consents, chooses an account, signs in on a second device (keyboard
-// only) with a recovery code, then on /account ends the other device's
-// session, removes the authenticator app, adds one again and a passkey
-// (DevTools virtual authenticator); a third
-// device creates an account, confirms the address from the mailed link
-// and signs in; then a sign-out. Every page is screenshotted at 390 and
-// 1280 px into $LATCHKEY_TEST_ARTIFACTS/browser-suite and must have no
-// serious or critical @axe-core/playwright violation.
-// LATCHKEY_UPDATE_DOCS=1 copies the screenshots to docs/img/suite/.
+// `latchkey serve` from the built binary, a real SMTP sink (mailpit), a
+// fake OIDC upstream and three headless Chromium profiles (devices)
+// driven by playwright-core. One user signs in, switches the language,
+// resets the password from the mailed link, enrolls an authenticator
+// app, saves recovery codes, consents, chooses an account, signs in on a
+// second device (keyboard only) with a recovery code, then on /account
+// ends the other device's session, removes the authenticator app, links
+// and unlinks the upstream, adds an authenticator app again and a passkey
+// (DevTools virtual authenticator); a third device creates an account,
+// confirms the address from the mailed link and links the upstream by
+// proof; then a sign-out. Every page is screenshotted at 390 and 1280 px
+// into $LATCHKEY_TEST_ARTIFACTS/browser-suite and must have no serious or
+// critical @axe-core/playwright violation, nor be wider than 360 px on a
+// 360 px screen. LATCHKEY_UPDATE_DOCS=1 copies the screenshots to
+// docs/img/suite/.
 func TestBrowserSuite(t *testing.T) {
 	chromium := testenv.Program(t, "chromium")
 	oathtool := testenv.Program(t, "oathtool")
