@@ -3,6 +3,8 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -83,5 +85,37 @@ func TestIssuerWithPath(t *testing.T) {
 	resp, page = b.get(origin + "/.well-known/openid-configuration")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `"issuer":"`+f.issuer+`"`) {
 		t.Fatalf("stripped discovery: %d\n%s", resp.StatusCode, page)
+	}
+}
+
+// TestTemplatesPrefixOwnPaths: every link, form and script of ours in a
+// template starts with {{base}} (the issuer's path), so that no page
+// breaks under an issuer with a path; values from data ({{.X}}) are
+// absolute URLs or built with the base already.
+func TestTemplatesPrefixOwnPaths(t *testing.T) {
+	files, err := filepath.Glob("templates/*.html")
+	if err != nil || len(files) < 20 {
+		t.Fatalf("templates: %v %d", err, len(files))
+	}
+	attr := regexp.MustCompile(`\b(?:href|action|src)="([^"]*)"`)
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range attr.FindAllStringSubmatch(string(b), -1) {
+			v := m[1]
+			n++
+			switch {
+			case strings.HasPrefix(v, "{{base}}/"), strings.HasPrefix(v, "{{base}}{{"):
+			case strings.HasPrefix(v, "{{.") || v == "{{.}}":
+			default:
+				t.Errorf("%s: %s=%q does not start with {{base}}", f, m[0][:strings.IndexByte(m[0], '=')], v)
+			}
+		}
+	}
+	if n < 60 {
+		t.Errorf("only %d URLs checked", n)
 	}
 }
