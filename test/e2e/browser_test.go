@@ -56,7 +56,7 @@ type suiteResult struct {
 		AddedMessage                        string
 		AddedCodes                          int
 		FactorsAdded                        []string
-		Unconfirmed, CLanding               string
+		Unconfirmed, CLanding, CMFALanding  string
 		LinkedMessage, UnlinkedMessage      string
 		Linked                              []string
 	} `json:"checks"`
@@ -103,6 +103,8 @@ func TestBrowserSuite(t *testing.T) {
     tls: none
     from: "Example ID <id@example.com>"
     product: Example ID
+mfa:
+  email: {enabled: true}
 accounts:
   registration: {enabled: true}
 outbound:
@@ -169,6 +171,7 @@ clients:
 		{"account-add-passkey", "/account/factors/webauthn", "en"}, {"account-passkey-added", "/account/factors/webauthn/finish", "en"},
 		{"register", "/account/register", "en"}, {"register-sent", "/account/register", "en"}, {"login-unconfirmed", "/login", "en"},
 		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"}, {"link", "/link", "en"},
+		{"mfa-email-enroll", "/mfa/otp/enroll", "en"}, {"mfa-email-code", "/mfa/otp/enroll", "en"},
 		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
 	}
 	if len(res.Pages) != len(want) {
@@ -226,7 +229,7 @@ clients:
 	if !strings.HasPrefix(c.Unconfirmed, "Confirm your e-mail address first") {
 		t.Errorf("sign-in before confirming: %q", c.Unconfirmed)
 	}
-	for name, u := range map[string]string{"registered": c.CLanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
+	for name, u := range map[string]string{"registered": c.CLanding, "registered, with e-mail codes": c.CMFALanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
 		if !strings.HasPrefix(u, rp.URL+"/cb?code=") {
 			t.Errorf("%s landed at %s", name, u)
 		}

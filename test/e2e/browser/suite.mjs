@@ -281,6 +281,20 @@ try {
   await click(c, 'form[action="/link"] button[type=submit]');
   out.checks.cLanding = c.url();
 
+  // The app then asks C for a second factor: codes by e-mail.
+  await go(c, cfg.appURL);
+  await click(c, '#enroll-email');
+  await check(c, 'mfa-email-enroll');
+  await click(c, 'form[action="/mfa/otp/enroll"] button[type=submit]');
+  await check(c, 'mfa-email-code');
+  const codeMail = await latestMail(cfg.newEmail);
+  const code = codeMail.Text.match(/\b(\d{6})\b/);
+  if (!code) throw new Error(`no code in: ${codeMail.Subject}`);
+  await c.fill('#code', code[1]);
+  await click(c, 'form[action="/mfa/otp/enroll/confirm"] button[type=submit]');
+  await click(c, 'form[action="/mfa/continue"] button[type=submit]');
+  out.checks.cMFALanding = c.url();
+
   // Error page, logout confirmation, signed out.
   await go(a, cfg.errorURL);
   await check(a, 'error');
