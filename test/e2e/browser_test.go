@@ -57,6 +57,7 @@ type suiteResult struct {
 		AddedCodes                          int
 		FactorsAdded                        []string
 		Unconfirmed, CLanding, CMFALanding  string
+		PasskeyLanding                      string
 		LinkedMessage, UnlinkedMessage      string
 		Linked                              []string
 	} `json:"checks"`
@@ -173,6 +174,7 @@ clients:
 		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"}, {"link", "/link", "en"},
 		{"mfa-email-enroll", "/mfa/otp/enroll", "en"}, {"mfa-email-code", "/mfa/otp/enroll", "en"},
 		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
+		{"mfa-passkey", "/mfa/webauthn", "en"},
 	}
 	if len(res.Pages) != len(want) {
 		t.Errorf("visited %d pages, want %d: %+v", len(res.Pages), len(want), res.Pages)
@@ -229,7 +231,7 @@ clients:
 	if !strings.HasPrefix(c.Unconfirmed, "Confirm your e-mail address first") {
 		t.Errorf("sign-in before confirming: %q", c.Unconfirmed)
 	}
-	for name, u := range map[string]string{"registered": c.CLanding, "registered, with e-mail codes": c.CMFALanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
+	for name, u := range map[string]string{"passkey as second factor": c.PasskeyLanding, "registered": c.CLanding, "registered, with e-mail codes": c.CMFALanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
 		if !strings.HasPrefix(u, rp.URL+"/cb?code=") {
 			t.Errorf("%s landed at %s", name, u)
 		}

@@ -233,7 +233,7 @@ try {
   // Add a passkey too, with a DevTools virtual authenticator.
   const cdp = await a.context().newCDPSession(a);
   await cdp.send('WebAuthn.enable', { enableUI: false });
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
   });
   await click(a, '#add-webauthn-button');
@@ -244,6 +244,7 @@ try {
   out.checks.passkeyMessage = (await texts(a, '#account-message'))[0];
   out.checks.factorsAdded = await types(a, '#factors > li');
   out.checks.events = await types(a, '#events tr[data-type]');
+
   out.checks.eventTitles = await texts(a, '#events tr[data-type] td:first-child');
 
   // Device C creates an account: the mailed link confirms the address
@@ -302,6 +303,19 @@ try {
   await check(a, 'logout-confirm');
   await click(a, 'button[value=logout]');
   await check(a, 'signed-out');
+
+  // Signed out, A signs in again with the password and the new passkey
+  // as the second factor. The authenticator holds back on the login page,
+  // whose passkey autofill would answer first.
+  const presence = (enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
+  await presence(false);
+  await go(a, cfg.appURL);
+  await signIn(a, cfg.newPassword);
+  if (!(await a.$('#webauthn-button'))) await click(a, '#use-webauthn');
+  await check(a, 'mfa-passkey');
+  await presence(true);
+  await click(a, '#webauthn-button');
+  out.checks.passkeyLanding = a.url();
 } catch (e) {
   failed = e;
 } finally {
