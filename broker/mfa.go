@@ -83,18 +83,38 @@ func toMFASteps(steps []session.Step) []mfa.Step {
 }
 
 // requestSteps are the authentication steps behind req: its session's,
-// or, without one, the primary login the request records.
+// or, without one, the primary login the request records. A request that
+// demanded a new sign-in counts only the steps of that sign-in:
+// prompt=login those since the session's new auth_time, max_age those
+// within it; so acr_values asking for a second factor asks for it again
+// (as Keycloak re-runs the whole flow).
 func (b *Broker) requestSteps(ctx context.Context, req *AuthRequest) ([]session.Step, error) {
 	if req.SessionCookie != "" {
 		sess, err := b.sessions.Get(ctx, req.SessionCookie)
 		switch {
 		case err == nil && sess.UserID == req.UserID && sess.SID == req.SID:
-			return sess.AllSteps(), nil
+			return b.freshSteps(req, sess), nil
 		case err != nil && !errors.Is(err, session.ErrNoSession):
 			return nil, err
 		}
 	}
 	return []session.Step{{AMR: slices.Clone(req.AMR), At: req.AuthTime}}, nil
+}
+
+// freshSteps are the steps of sess that count for req (requestSteps).
+func (b *Broker) freshSteps(req *AuthRequest, sess session.Session) []session.Step {
+	steps := sess.AllSteps()
+	var since time.Time
+	if slices.Contains(req.Prompt, oauth2.PromptLogin) || (req.MaxAge != nil && *req.MaxAge == 0) {
+		since = sess.AuthTime
+	} else if req.MaxAge != nil {
+		since = b.now().Add(-time.Duration(*req.MaxAge) * time.Second)
+	}
+	if since.IsZero() {
+		return steps
+	}
+	since = since.Truncate(time.Second)
+	return slices.DeleteFunc(steps, func(st session.Step) bool { return st.Factor != "" && st.At.Before(since) })
 }
 
 // usableTypes lists the factor types of a user's credentials that can be

@@ -353,6 +353,27 @@ func TestMFAStepUpLiveSession(t *testing.T) {
 	if acr, amr := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRMFA || !slices.Equal(amr, []string{"pwd", "otp", "mfa"}) {
 		t.Fatalf("step-up: acr %q amr %q", acr, amr)
 	}
+	// prompt=login with acr_values=mfa: the password and the code again
+	// (a second factor from before the new sign-in does not count); so
+	// for max_age shorter than the code's age.
+	for _, extra := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+		f.clock.Advance(30 * time.Second)
+		m = &mfaFlow{f: f, b: b2, conf: f.rp("app", "app-secret", "https://app.example/cb", "openid"), verifier: oauth2.GenerateVerifier()}
+		resp, page = b2.get(m.conf.AuthCodeURL("st", oauth2.S256ChallengeOption(m.verifier), oidc.Nonce("n"), oauth2.SetAuthURLParam("acr_values", mfa.ACRMFA), extra))
+		if resp.Request.URL.Path != "/login" {
+			t.Fatalf("re-authentication: want /login, got %s", resp.Request.URL)
+		}
+		resp, page = b2.submitLogin(hidden(t, page), "alice", "pw")
+		if resp.Request.URL.Path != "/mfa" {
+			t.Fatalf("re-authentication: want the code asked again, got %d %s\n%s", resp.StatusCode, resp.Request.URL, page)
+		}
+		form = hidden(t, page)
+		form.Set("code", f.oathtool(secret))
+		resp, page = b2.post(f.issuer+"/mfa", form)
+		if acr, amr := claimsOf(t, m.idToken(resp, page)); acr != mfa.ACRMFA || !slices.Equal(amr, []string{"pwd", "otp", "mfa"}) {
+			t.Fatalf("re-authentication: acr %q amr %q", acr, amr)
+		}
+	}
 	// Asking above what any factor here reaches is unmet.
 	m, resp, page = f.mfaFlow(b2, mfa.ACRPhr)
 	if q := callback(t, resp, page, "https://app.example/cb"); q.Get("error") != "unmet_authentication_requirements" {
