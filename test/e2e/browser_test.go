@@ -57,7 +57,7 @@ type suiteResult struct {
 		AddedCodes                          int
 		FactorsAdded                        []string
 		Unconfirmed, CLanding, CMFALanding  string
-		PasskeyLanding                      string
+		PasskeyLanding, CPhrLanding         string
 		LinkedMessage, UnlinkedMessage      string
 		Linked                              []string
 	} `json:"checks"`
@@ -149,6 +149,7 @@ clients:
 		"appURL":     authURL("payroll", oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:mfa")),
 		"thirdURL":   authURL("prints"),
 		"selectURL":  authURL("payroll", oauth2.SetAuthURLParam("prompt", "select_account")),
+		"phrURL":     authURL("payroll", oauth2.SetAuthURLParam("acr_values", "urn:latchkey:acr:phr")),
 		"accountURL": issuer + "/account",
 		"errorURL":   issuer + "/login?req=no-such-request",
 		"logoutURL":  issuer + "/logout",
@@ -173,6 +174,7 @@ clients:
 		{"register", "/account/register", "en"}, {"register-sent", "/account/register", "en"}, {"login-unconfirmed", "/login", "en"},
 		{"verify-email", "/account/verify-email", "en"}, {"verify-email-done", "/account/verify-email", "en"}, {"link", "/link", "en"},
 		{"mfa-email-enroll", "/mfa/otp/enroll", "en"}, {"mfa-email-code", "/mfa/otp/enroll", "en"},
+		{"mfa-passkey-enroll", "/mfa/webauthn/enroll", "en"},
 		{"error", "/login", "en"}, {"logout-confirm", "/logout", "en"}, {"signed-out", "/logout/confirm", "en"},
 		{"mfa-passkey", "/mfa/webauthn", "en"},
 	}
@@ -231,7 +233,7 @@ clients:
 	if !strings.HasPrefix(c.Unconfirmed, "Confirm your e-mail address first") {
 		t.Errorf("sign-in before confirming: %q", c.Unconfirmed)
 	}
-	for name, u := range map[string]string{"passkey as second factor": c.PasskeyLanding, "registered": c.CLanding, "registered, with e-mail codes": c.CMFALanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
+	for name, u := range map[string]string{"passkey as second factor": c.PasskeyLanding, "passkey registered at sign-in": c.CPhrLanding, "registered": c.CLanding, "registered, with e-mail codes": c.CMFALanding, "app": c.AppLanding, "third": c.ThirdLanding, "select": c.SelectLanding, "device B": c.BLanding} {
 		if !strings.HasPrefix(u, rp.URL+"/cb?code=") {
 			t.Errorf("%s landed at %s", name, u)
 		}

@@ -296,6 +296,19 @@ try {
   await click(c, 'form[action="/mfa/continue"] button[type=submit]');
   out.checks.cMFALanding = c.url();
 
+  // An app that asks for a phishing-resistant factor (acr phr): C
+  // registers a passkey during the sign-in.
+  const ccdp = await c.context().newCDPSession(c);
+  await ccdp.send('WebAuthn.enable', { enableUI: false });
+  await ccdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  await go(c, cfg.phrURL);
+  await check(c, 'mfa-passkey-enroll');
+  await click(c, '#webauthn-button');
+  if (await c.$('form[action="/mfa/continue"]')) await click(c, 'form[action="/mfa/continue"] button[type=submit]');
+  out.checks.cPhrLanding = c.url();
+
   // Error page, logout confirmation, signed out.
   await go(a, cfg.errorURL);
   await check(a, 'error');
