@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/mfa/otp"
 	"github.com/latchkeyid/latchkey/providers/local"
 )
@@ -103,15 +102,6 @@ func (s *Server) accountError(w http.ResponseWriter, r *http.Request, t *templat
 	s.render(w, r, status, t, pageCSP, data)
 }
 
-func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) (map[string][]string, bool) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
-		return nil, false
-	}
-	return form, true
-}
-
 func first(form map[string][]string, k string) string {
 	if v := form[k]; len(v) > 0 {
 		return v[0]
@@ -145,7 +135,7 @@ func (s *Server) accountData(view any) map[string]any {
 // the session cookie; the page is shown again with its message or error.
 func (s *Server) accountPost(call func(r *http.Request, form map[string][]string, cookie string) (broker.ProfileView, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		form, ok := s.accountForm(w, r)
+		form, ok := s.pageForm(w, r)
 		if !ok {
 			return
 		}
@@ -193,7 +183,7 @@ func (s *Server) emailLinkShow(reset bool, load func(ctx context.Context, token 
 }
 
 func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -206,7 +196,7 @@ func (s *Server) verifyEmailSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resetSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -245,7 +235,7 @@ func (s *Server) forgotShow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) forgotSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}

@@ -66,7 +66,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, status int, vi
 }
 
 func (s *Server) accountTOTPBegin(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -79,7 +79,7 @@ func (s *Server) accountTOTPBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -102,7 +102,7 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountWebAuthnBegin(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -115,7 +115,7 @@ func (s *Server) accountWebAuthnBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) accountWebAuthnFinish(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}

@@ -16,7 +16,7 @@ func (s *Server) registerAccountLink(mux *http.ServeMux) {
 }
 
 func (s *Server) accountLinkStart(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 )
 
 // loginChooser is GET /login: the password form and the connector
@@ -31,9 +30,8 @@ func (s *Server) loginChooser(w http.ResponseWriter, r *http.Request) {
 
 // upstreamStart is POST /login/upstream: a connector button.
 func (s *Server) upstreamStart(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res := s.broker.BeginUpstream(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"), form.Get("connector"), s.meta(r))

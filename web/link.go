@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 )
 
 // linkPages is the link page: an upstream identity whose email belongs
@@ -48,9 +47,8 @@ func (s *Server) renderLink(w http.ResponseWriter, r *http.Request, id string, s
 }
 
 func (s *Server) linkSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	id, binding, csrf := form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf")

@@ -24,9 +24,8 @@ func (s *Server) selectAccountPage(w http.ResponseWriter, r *http.Request) {
 // selectAccountSubmit serves POST /select-account: sid names the chosen
 // account; action=another is "use another account".
 func (s *Server) selectAccountSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res := s.broker.SelectAccount(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
@@ -88,9 +87,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // logoutConfirm serves POST /logout/confirm, the confirmation form.
 func (s *Server) logoutConfirm(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res := s.broker.ConfirmLogout(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),

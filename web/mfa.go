@@ -5,10 +5,8 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 )
 
 // mfaPages are the second-factor pages.
@@ -73,8 +71,7 @@ func (s *Server) mfaError(w http.ResponseWriter, r *http.Request, t *template.Te
 		data["Error"] = tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, t, pageCSP, data)
 	case errors.Is(err, broker.ErrMFAInvalidCode), errors.Is(err, broker.ErrMFAReplay):
-		msg := err.Error()
-		data["Error"] = strings.ToUpper(msg[:1]) + msg[1:] + "."
+		data["Error"] = sentence(err)
 		s.render(w, r, http.StatusBadRequest, t, pageCSP, data)
 	default:
 		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: err})
@@ -82,9 +79,8 @@ func (s *Server) mfaError(w http.ResponseWriter, r *http.Request, t *template.Te
 }
 
 func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res, view, err := s.broker.VerifyMFA(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
@@ -107,9 +103,8 @@ func (s *Server) mfaEnrollPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mfaEnrollSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res, view, err := s.broker.EnrollMFA(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"),
@@ -127,9 +122,8 @@ func (s *Server) mfaEnrollSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) mfaContinue(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	s.deliver(w, r, s.broker.ContinueMFA(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie), form.Get("csrf"), s.browserSessions(r), s.meta(r)))

@@ -175,9 +175,8 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	res, view, err := s.broker.PasswordLoginWith(r.Context(), form.Get("req"), s.readCookie(r, bindingCookie),
@@ -212,9 +211,8 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+	form, ok := s.pageForm(w, r)
+	if !ok {
 		return
 	}
 	approve := form.Get("action") == "approve"

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/mfa/otp"
 )
 
@@ -76,15 +75,6 @@ func sentence(err error) string {
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
-func (s *Server) otpForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
-		return nil, false
-	}
-	return form, true
-}
-
 func (s *Server) otpShow(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	view, perr := s.broker.OTPPage(r.Context(), q.Get("req"), s.readCookie(r, bindingCookie), s.browserSessions(r), q.Get("factor"), s.meta(r))
@@ -111,7 +101,7 @@ func (s *Server) otpAnswer(w http.ResponseWriter, r *http.Request, res broker.Re
 // on: call gets the form, the binding cookie and the browser's sessions.
 func (s *Server) otpPost(call func(r *http.Request, form url.Values, binding string, bs broker.BrowserSessions) (broker.Result, broker.OTPView, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		form, ok := s.otpForm(w, r)
+		form, ok := s.pageForm(w, r)
 		if !ok {
 			return
 		}
@@ -125,7 +115,7 @@ func (s *Server) otpSend(r *http.Request, form url.Values, binding string, bs br
 }
 
 func (s *Server) otpVerify(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.otpForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -153,7 +143,7 @@ func (s *Server) otpEnrollStart(r *http.Request, form url.Values, binding string
 }
 
 func (s *Server) otpEnrollConfirm(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.otpForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}

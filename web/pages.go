@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkeyid/latchkey/broker"
+	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/internal/logging"
 	"github.com/latchkeyid/latchkey/web/i18n"
 )
@@ -110,6 +111,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, t *t
 	h.Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// pageForm reads a hosted page's POST form (bounded by maxBody); on
+// failure it has answered with the "Invalid form" page.
+func (s *Server) pageForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
+	if perr != nil {
+		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
+		return nil, false
+	}
+	return form, true
 }
 
 // msgTooMany is the message of a page refused by a limit.

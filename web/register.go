@@ -47,7 +47,7 @@ func (s *Server) registerShow(w http.ResponseWriter, r *http.Request) {
 // every valid form; the form again with a message per field, or over a
 // limit (429 with Retry-After).
 func (s *Server) registerSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.accountForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}

@@ -6,10 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/latchkeyid/latchkey/broker"
-	"github.com/latchkeyid/latchkey/broker/oauth2"
 	"github.com/latchkeyid/latchkey/mfa"
 )
 
@@ -86,26 +84,15 @@ func (s *Server) webauthnError(w http.ResponseWriter, r *http.Request, t *templa
 		data["Error"] = tooMany(limited.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, t, scriptCSP, data)
 	case errors.Is(err, broker.ErrWebAuthnFailed), errors.Is(err, broker.ErrPasskeyFailed), errors.Is(err, broker.ErrWebAuthnLabel):
-		msg := err.Error()
-		data["Error"] = strings.ToUpper(msg[:1]) + msg[1:] + "."
+		data["Error"] = sentence(err)
 		s.render(w, r, http.StatusBadRequest, t, scriptCSP, data)
 	default:
 		s.renderError(w, r, &broker.PageError{Status: 500, Title: "Server error", Message: "Something went wrong on our side.", Err: err})
 	}
 }
 
-// webauthnForm reads a WebAuthn page's form.
-func (s *Server) webauthnForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
-	form, perr := oauth2.ParseTokenForm(r, s.maxBody)
-	if perr != nil {
-		s.renderError(w, r, &broker.PageError{Status: perr.Status, Title: "Invalid form", Message: "The form could not be read.", Err: perr})
-		return nil, false
-	}
-	return form, true
-}
-
 func (s *Server) webauthnSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.webauthnForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -128,7 +115,7 @@ func (s *Server) webauthnEnrollPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) webauthnEnrollSubmit(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.webauthnForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
@@ -147,7 +134,7 @@ func (s *Server) webauthnEnrollSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.webauthnForm(w, r)
+	form, ok := s.pageForm(w, r)
 	if !ok {
 		return
 	}
